@@ -1,0 +1,24 @@
+"""lucia_wsgi: Lucia auth 0.3's sessions and users for any WSGI application."""
+
+from __future__ import annotations
+
+from .auth import Auth, GeneratedSessionId, SessionUser, lucia
+from .cookies import SESSION_COOKIE_NAME, Cookie
+from .errors import LuciaError
+from .passwords import generate_random_string
+from .session import Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Auth",
+    "Cookie",
+    "GeneratedSessionId",
+    "LuciaError",
+    "SESSION_COOKIE_NAME",
+    "Session",
+    "SessionUser",
+    "generate_random_string",
+    "lucia",
+    "__version__",
+]

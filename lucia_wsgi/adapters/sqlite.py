@@ -1,0 +1,258 @@
+"""SQLite store on the standard library's ``sqlite3``, Lucia's schema.
+
+One connection per thread (``sqlite3`` connections must not be shared across
+threads), WAL journaling so readers never wait for the writer, foreign keys
+on, and a busy timeout so concurrent writers queue instead of failing with
+``database is locked``. Multi-statement writes run in ``BEGIN IMMEDIATE``
+transactions, taking the write lock up front so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import LuciaError
+from ..session import SessionRow
+from .base import UserRow, check_user_values, new_user_id
+
+__all__ = ["SQLiteAdapter"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ (),]*\Z")
+_SESSION_COLUMNS = "id, user_id, expires, idle_expires"
+
+
+def _schema(user_attributes: Mapping[str, str]) -> list[str]:
+    columns = "".join(f", {_ident(name)} {_sql_type(kind)}" for name, kind in user_attributes.items())
+    return [
+        'CREATE TABLE IF NOT EXISTS "user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, '
+        f"hashed_password TEXT{columns})",
+        'CREATE TABLE IF NOT EXISTS "session" (id TEXT PRIMARY KEY, '
+        'user_id TEXT NOT NULL REFERENCES "user"(id), expires INTEGER NOT NULL, idle_expires INTEGER NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS session_user_id ON "session"(user_id)',
+    ]
+
+
+def _ident(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid column name {name!r}")
+    return f'"{name}"'
+
+
+def _sql_type(kind: str) -> str:
+    if not _TYPE.match(kind):
+        raise ValueError(f"invalid column type {kind!r}")
+    return kind
+
+
+class SQLiteAdapter:
+    """Users and sessions in one SQLite file (or ``":memory:"`` for one thread).
+
+    >>> adapter = SQLiteAdapter("app.db")
+    >>> adapter.create_tables(user_attributes={"username": "TEXT"})
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._columns: frozenset[str] | None = None
+
+    # connections
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                               check_same_thread=False, cached_statements=64)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def create_tables(self, user_attributes: Mapping[str, str] | None = None) -> None:
+        """Create Lucia's tables if missing; attribute columns as ``{name: SQL type}``.
+
+        Attribute columns missing from an existing ``user`` table are added.
+        """
+        attributes = dict(user_attributes or {})
+        with self._transaction() as conn:
+            for statement in _schema(attributes):
+                conn.execute(statement)
+            existing = {row["name"] for row in conn.execute('PRAGMA table_info("user")')}
+            for name, kind in attributes.items():
+                if name not in existing:
+                    conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {_sql_type(kind)}')
+        self._columns = None
+
+    def user_columns(self) -> frozenset[str]:
+        """The ``user`` table's columns, read from the database once."""
+        if self._columns is None:
+            rows = self.connection.execute('PRAGMA table_info("user")').fetchall()
+            self._columns = frozenset(row["name"] for row in rows)
+        return self._columns
+
+    def _check(self, values: Mapping[str, Any]) -> None:
+        check_user_values(values, self.user_columns())
+
+    # users
+
+    def get_user(self, user_id: str) -> UserRow | None:
+        row = self.connection.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def get_user_by_provider_id(self, provider_id: str) -> UserRow | None:
+        row = self.connection.execute('SELECT * FROM "user" WHERE provider_id = ?', (provider_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def set_user(self, user_id: str | None, values: Mapping[str, Any]) -> UserRow:
+        self._check(values)
+        row = {"id": user_id or new_user_id(), **values}
+        names = ", ".join(_ident(name) for name in row)
+        marks = ", ".join("?" for _ in row)
+        try:
+            with self._transaction() as conn:
+                conn.execute(f'INSERT INTO "user" ({names}) VALUES ({marks})', tuple(row.values()))
+                stored = conn.execute('SELECT * FROM "user" WHERE id = ?', (row["id"],)).fetchone()
+        except sqlite3.IntegrityError as error:
+            raise _user_error(error) from None
+        return dict(stored)
+
+    def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow:
+        self._check(values)
+        try:
+            with self._transaction() as conn:
+                if values:
+                    assignments = ", ".join(f"{_ident(name)} = ?" for name in values)
+                    conn.execute(f'UPDATE "user" SET {assignments} WHERE id = ?', (*values.values(), user_id))
+                stored = conn.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)).fetchone()
+                if stored is None:
+                    raise LuciaError("AUTH_INVALID_USER_ID")
+        except sqlite3.IntegrityError as error:
+            raise _user_error(error) from None
+        return dict(stored)
+
+    def delete_user(self, user_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute('DELETE FROM "session" WHERE user_id = ?', (user_id,))
+            conn.execute('DELETE FROM "user" WHERE id = ?', (user_id,))
+
+    # sessions
+
+    def get_session(self, session_id: str) -> SessionRow | None:
+        row = self.connection.execute(
+            f'SELECT {_SESSION_COLUMNS} FROM "session" WHERE id = ?', (session_id,)
+        ).fetchone()
+        return None if row is None else SessionRow(*row)
+
+    def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
+        row = self.connection.execute(
+            'SELECT s.id AS "s.id", s.user_id AS "s.user_id", s.expires AS "s.expires", '
+            's.idle_expires AS "s.idle_expires", u.* FROM "session" AS s '
+            'JOIN "user" AS u ON u.id = s.user_id WHERE s.id = ?',
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return SessionRow(row[0], row[1], row[2], row[3]), dict(zip(row.keys()[4:], tuple(row)[4:], strict=True))
+
+    def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
+        rows = self.connection.execute(
+            f'SELECT {_SESSION_COLUMNS} FROM "session" WHERE user_id = ?', (user_id,)
+        ).fetchall()
+        return [SessionRow(*row) for row in rows]
+
+    def set_session(self, row: SessionRow) -> None:
+        try:
+            self.connection.execute(f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)', tuple(row))
+        except sqlite3.IntegrityError as error:
+            raise _session_error(error) from None
+
+    def delete_session(self, *session_ids: str) -> None:
+        if not session_ids:
+            return
+        with self._transaction() as conn:
+            conn.executemany('DELETE FROM "session" WHERE id = ?', [(sid,) for sid in session_ids])
+
+    def delete_sessions_by_user_id(self, user_id: str) -> None:
+        self.connection.execute('DELETE FROM "session" WHERE user_id = ?', (user_id,))
+
+    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
+        try:
+            with self._transaction() as conn:
+                changed = conn.execute(
+                    'UPDATE "session" SET expires = ?, idle_expires = ? '
+                    "WHERE id = ? AND expires = ? AND idle_expires = ?",
+                    (shortened.expires, shortened.idle_expires, expected.id, expected.expires, expected.idle_expires),
+                ).rowcount
+                if changed != 1:
+                    return False
+                conn.execute(f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)', tuple(new))
+        except sqlite3.IntegrityError as error:
+            raise _session_error(error) from None
+        return True
+
+    # maintenance
+
+    def count_dead_sessions(self, now: int) -> int:
+        row = self.connection.execute('SELECT count(*) FROM "session" WHERE idle_expires < ?', (now,)).fetchone()
+        return int(row[0])
+
+    def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
+        """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went."""
+        if limit is None:
+            return self.connection.execute('DELETE FROM "session" WHERE idle_expires < ?', (now,)).rowcount
+        return self.connection.execute(
+            'DELETE FROM "session" WHERE id IN (SELECT id FROM "session" WHERE idle_expires < ? LIMIT ?)',
+            (now, limit),
+        ).rowcount
+
+
+def _user_error(error: sqlite3.IntegrityError) -> LuciaError | sqlite3.IntegrityError:
+    message = str(error)
+    if "user.provider_id" in message:
+        return LuciaError("AUTH_DUPLICATE_PROVIDER_ID")
+    if "user.id" in message:
+        return LuciaError("AUTH_DUPLICATE_USER_DATA")
+    return error
+
+
+def _session_error(error: sqlite3.IntegrityError) -> LuciaError | sqlite3.IntegrityError:
+    message = str(error)
+    if "FOREIGN KEY" in message:
+        return LuciaError("AUTH_INVALID_USER_ID")
+    if "session.id" in message:
+        return LuciaError("AUTH_DUPLICATE_SESSION_ID")
+    return error

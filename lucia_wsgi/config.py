@@ -1,0 +1,170 @@
+"""Checking ``lucia()`` options once, at construction, into a frozen :class:`Config`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Union
+
+from .cookies import CookieOptions
+from .csrf import CsrfPolicy
+from .passwords import hash_password, verify_password
+
+__all__ = ["Config", "build_config", "system_clock", "default_transform_user_data"]
+
+Duration = Union[int, timedelta]
+HashPair = tuple[Callable[[str], str], Callable[[str, str], bool]]
+
+DAY_MS = 24 * 60 * 60 * 1000
+DEFAULT_ACTIVE_PERIOD = DAY_MS
+DEFAULT_IDLE_PERIOD = 14 * DAY_MS
+DEFAULT_RENEWAL_GRACE = 5_000
+DEFAULT_MAX_CONCURRENT_HASHES = 4
+
+
+def system_clock() -> int:
+    """The current Unix time in milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def default_transform_user_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Lucia's default ``User``: just the id."""
+    return {"user_id": data["id"]}
+
+
+def _duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
+    if isinstance(value, timedelta):
+        ms = value // timedelta(milliseconds=1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    else:
+        raise TypeError(f"{name} must be milliseconds (int) or a timedelta, not {type(value).__name__}")
+    if ms < 0 or (ms == 0 and not allow_zero):
+        raise ValueError(f"{name} must be positive, got {ms} ms")
+    return ms
+
+
+def _callable(name: str, value: object) -> None:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated options of one :class:`~lucia_wsgi.Auth`."""
+
+    user_adapter: Any
+    session_adapter: Any
+    env: str
+    active_period: int
+    idle_period: int
+    auto_database_cleanup: bool
+    transform_user_data: Callable[[dict[str, Any]], Any]
+    cookie_options: tuple[CookieOptions, ...]
+    generate_hash: Callable[[str], str]
+    validate_hash: Callable[[str, str], bool]
+    generate_custom_user_id: Callable[[], str | None] | None
+    clock: Callable[[], int]
+    csrf: CsrfPolicy
+    renewal_grace: int
+    hash_session_ids: bool
+    bcrypt_migration: bool
+    max_concurrent_hashes: int
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env == "PROD"
+
+
+def _split_adapter(adapter: object) -> tuple[Any, Any]:
+    if adapter is None:
+        raise TypeError("lucia() needs an adapter")
+    if isinstance(adapter, Mapping):
+        if set(adapter) != {"user", "session"}:
+            raise ValueError("adapter mapping must have exactly the keys 'user' and 'session'")
+        return adapter["user"], adapter["session"]
+    return adapter, adapter
+
+
+def _cookie_options(value: object) -> tuple[CookieOptions, ...]:
+    if value is None:
+        return (CookieOptions(same_site="lax", path="/"),)
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
+        raise TypeError("session_cookie must be a list of dicts with same_site, path, domain")
+    options = tuple(CookieOptions.from_mapping(item) for item in value)
+    if not options:
+        raise ValueError("session_cookie needs at least one entry")
+    return options
+
+
+def build_config(
+    *,
+    adapter: object,
+    env: str,
+    session_timeout: Mapping[str, Duration] | None = None,
+    csrf_protection: bool = True,
+    auto_database_cleanup: bool = True,
+    transform_user_data: Callable[[dict[str, Any]], Any] | None = None,
+    session_cookie: Iterable[Mapping[str, Any]] | None = None,
+    hash: HashPair | None = None,  # noqa: A002 - Lucia's option name
+    generate_custom_user_id: Callable[[], str | None] | None = None,
+    clock: Callable[[], int] | None = None,
+    trusted_origins: Iterable[str] = (),
+    trust_proxy: bool = False,
+    renewal_grace: Duration = DEFAULT_RENEWAL_GRACE,
+    hash_session_ids: bool = False,
+    bcrypt_migration: bool = False,
+    max_concurrent_hashes: int = DEFAULT_MAX_CONCURRENT_HASHES,
+) -> Config:
+    """Check every option and fill in defaults; raises ``TypeError``/``ValueError``."""
+    user_adapter, session_adapter = _split_adapter(adapter)
+    if env not in ("DEV", "PROD"):
+        raise ValueError(f"env must be 'DEV' or 'PROD', not {env!r}")
+    timeout = dict(session_timeout or {})
+    unknown = set(timeout) - {"active_period", "idle_period"}
+    if unknown:
+        raise ValueError(f"session_timeout accepts active_period and idle_period, not {sorted(unknown)}")
+    active = _duration_ms("session_timeout active_period", timeout.get("active_period", DEFAULT_ACTIVE_PERIOD))
+    idle = _duration_ms("session_timeout idle_period", timeout.get("idle_period", DEFAULT_IDLE_PERIOD))
+    hash_pair = (hash_password, verify_password) if hash is None else hash
+    if not (isinstance(hash_pair, tuple) and len(hash_pair) == 2):
+        raise TypeError("hash must be a (generate, validate) pair of callables")
+    _callable("hash generate", hash_pair[0])
+    _callable("hash validate", hash_pair[1])
+    for name, fn in (("transform_user_data", transform_user_data),
+                     ("generate_custom_user_id", generate_custom_user_id), ("clock", clock)):
+        if fn is not None:
+            _callable(name, fn)
+    if isinstance(trusted_origins, str):
+        raise TypeError("trusted_origins must be a list of origins, not one string")
+    if not isinstance(max_concurrent_hashes, int) or max_concurrent_hashes < 1:
+        raise ValueError("max_concurrent_hashes must be a positive int")
+    if bcrypt_migration:
+        try:
+            import bcrypt  # noqa: F401
+        except ImportError:
+            raise ValueError("bcrypt_migration=True needs the 'bcrypt' package: pip install bcrypt") from None
+    return Config(
+        user_adapter=user_adapter,
+        session_adapter=session_adapter,
+        env=env,
+        active_period=active,
+        idle_period=idle,
+        auto_database_cleanup=bool(auto_database_cleanup),
+        transform_user_data=transform_user_data or default_transform_user_data,
+        cookie_options=_cookie_options(session_cookie),
+        generate_hash=hash_pair[0],
+        validate_hash=hash_pair[1],
+        generate_custom_user_id=generate_custom_user_id,
+        clock=clock or system_clock,
+        csrf=CsrfPolicy.build(enabled=bool(csrf_protection), force_https=env == "PROD",
+                              trust_proxy=bool(trust_proxy), trusted_origins=trusted_origins),
+        renewal_grace=_duration_ms("renewal_grace", renewal_grace, allow_zero=True),
+        hash_session_ids=bool(hash_session_ids),
+        bcrypt_migration=bool(bcrypt_migration),
+        max_concurrent_hashes=max_concurrent_hashes,
+    )

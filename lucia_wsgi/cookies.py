@@ -1,0 +1,213 @@
+"""Pure cookie handling: read a ``Cookie`` header, write ``Set-Cookie`` values.
+
+Parsing follows the rules of the ``cookie`` npm package that Lucia used, so a
+header means the same thing to a Lucia app and to us: pairs are split on
+``;``, a pair without ``=`` is skipped, names and values are trimmed, the first
+occurrence of a name wins, a value opening with ``"`` loses its first and last
+character, and ``%`` escapes are decoded (the raw value is kept when they do
+not decode). Serialisation writes the attributes in the order that package
+writes them, byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote, unquote_to_bytes
+
+from .session import Session
+
+__all__ = [
+    "SESSION_COOKIE_NAME",
+    "Cookie",
+    "CookieOptions",
+    "parse_cookie_header",
+    "read_cookie",
+    "session_cookies",
+    "http_date",
+]
+
+SESSION_COOKIE_NAME = "auth_session"
+
+# JavaScript's String.prototype.trim() removes exactly these characters.
+_JS_WHITESPACE = (
+    " \t\n\v\f\r\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# RFC 6265 token characters for a cookie name; values are percent-encoded.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+def _decode(value: str) -> str:
+    """``decodeURIComponent`` semantics: decode, or keep the raw value on error."""
+    if "%" not in value:
+        return value
+    if _BAD_ESCAPE.search(value):
+        return value
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeError:  # invalid UTF-8, or a lone surrogate in the input
+        return value
+
+
+def _split_pairs(header: str) -> Iterable[tuple[str, str]]:
+    for part in header.split(";"):
+        name, eq, raw = part.partition("=")
+        if not eq:
+            continue
+        yield name.strip(_JS_WHITESPACE), raw
+
+
+def _clean_value(raw: str) -> str:
+    value = raw.strip(_JS_WHITESPACE)
+    if value[:1] == '"':
+        value = value[1:-1]
+    return _decode(value)
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Every cookie in a ``Cookie`` header, first occurrence of a name winning."""
+    cookies: dict[str, str] = {}
+    for name, raw in _split_pairs(header):
+        if name not in cookies:
+            cookies[name] = _clean_value(raw)
+    return cookies
+
+
+def read_cookie(header: str, name: str = SESSION_COOKIE_NAME) -> str:
+    """The value of the first cookie called ``name``, or ``""`` when absent.
+
+    Same answer as ``parse_cookie_header(header).get(name, "")``, without
+    decoding the cookies nobody asked for.
+    """
+    if name not in header:
+        return ""
+    for pair_name, raw in _split_pairs(header):
+        if pair_name == name:
+            return _clean_value(raw)
+    return ""
+
+
+def http_date(moment: datetime) -> str:
+    """``Date.prototype.toUTCString()`` of an aware datetime, whole seconds."""
+    moment = moment.astimezone(timezone.utc)
+    return (
+        f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+        f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CookieOptions:
+    """One entry of the ``session_cookie`` option: where a session cookie lives."""
+
+    same_site: str | None = None
+    path: str | None = None
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.same_site is not None and self.same_site.lower() not in _SAME_SITE:
+            raise ValueError(
+                f"session_cookie same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
+            )
+        for key in ("path", "domain"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or any(c in value for c in ";\r\n")):
+                raise ValueError(f"session_cookie {key} must be a string without ';' or newlines")
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, object]) -> CookieOptions:
+        unknown = set(options) - {"same_site", "path", "domain"}
+        if unknown:
+            raise ValueError(
+                f"session_cookie accepts only same_site, path and domain, not {sorted(unknown)}"
+            )
+        return cls(**options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cookie:
+    """A ``Set-Cookie`` directive; :meth:`serialize` gives the header value."""
+
+    name: str
+    value: str
+    expires: datetime
+    http_only: bool = True
+    secure: bool = False
+    same_site: str | None = None
+    path: str | None = None
+    domain: str | None = None
+    attributes: Mapping[str, object] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _COOKIE_NAME.match(self.name):
+            raise ValueError(f"invalid cookie name {self.name!r}")
+        object.__setattr__(
+            self,
+            "attributes",
+            {
+                "domain": self.domain,
+                "path": self.path,
+                "expires": self.expires,
+                "http_only": self.http_only,
+                "secure": self.secure,
+                "same_site": self.same_site,
+            },
+        )
+
+    def serialize(self) -> str:
+        """The header value, attributes in Lucia's order (Domain, Path, Expires, ...)."""
+        parts = [f"{self.name}={quote(self.value, safe=_URI_COMPONENT_SAFE)}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.path:
+            parts.append(f"Path={self.path}")
+        parts.append(f"Expires={http_date(self.expires)}")
+        if self.http_only:
+            parts.append("HttpOnly")
+        if self.secure:
+            parts.append("Secure")
+        if self.same_site:
+            parts.append(f"SameSite={_SAME_SITE[self.same_site.lower()]}")
+        return "; ".join(parts)
+
+
+# Characters encodeURIComponent leaves alone (besides letters and digits).
+_URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def session_cookies(
+    session: Session | None,
+    options: Iterable[CookieOptions],
+    *,
+    secure: bool,
+    name: str = SESSION_COOKIE_NAME,
+) -> list[Cookie]:
+    """The cookies that store ``session``, or delete the session cookie for ``None``.
+
+    A storing cookie expires with the session's idle period; a deleting one has
+    an empty value and expires at the Unix epoch.
+    """
+    if session is None:
+        value, expires = "", _EPOCH
+    else:
+        value, expires = session.session_id, session.idle_period_expires
+    return [
+        Cookie(
+            name=name,
+            value=value,
+            expires=expires,
+            secure=secure,
+            same_site=option.same_site,
+            path=option.path,
+            domain=option.domain,
+        )
+        for option in options
+    ]

@@ -1,0 +1,46 @@
+"""The one error type of lucia_wsgi, carrying Lucia's machine-readable codes."""
+
+from __future__ import annotations
+
+__all__ = ["LuciaError", "ERROR_CODES"]
+
+#: Every code Lucia 0.3 raises, with the HTTP status a web layer should answer.
+ERROR_CODES: dict[str, int] = {
+    "AUTH_INVALID_REQUEST": 403,
+    "AUTH_INVALID_SESSION_ID": 401,
+    "AUTH_INVALID_PROVIDER_ID": 400,
+    "AUTH_INVALID_PASSWORD": 400,
+    "AUTH_INVALID_USER_ID": 400,
+    "AUTH_OUTDATED_PASSWORD": 400,
+    "AUTH_DUPLICATE_PROVIDER_ID": 409,
+    "AUTH_DUPLICATE_SESSION_ID": 409,
+    "AUTH_DUPLICATE_USER_DATA": 409,
+    "UNKNOWN_ERROR": 500,
+}
+
+
+class LuciaError(Exception):
+    """An expected authentication failure; ``str(err)`` is its Lucia code.
+
+    Callers branch on :attr:`code`; :attr:`status_hint` is the HTTP status a
+    web layer would usually answer with.
+    """
+
+    def __init__(self, code: str) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown Lucia error code {code!r}")
+        super().__init__(code)
+        self.code = code
+
+    @property
+    def status_hint(self) -> int:
+        return ERROR_CODES[self.code]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __repr__(self) -> str:
+        return f"LuciaError({self.code!r})"
+
+    def __reduce__(self) -> tuple[type[LuciaError], tuple[str]]:
+        return (LuciaError, (self.code,))

@@ -1,0 +1,107 @@
+"""Random strings and Lucia-compatible scrypt password hashes.
+
+Hash format (Lucia 0.3): ``s2:<salt>:<key>`` where the salt is 16 characters of
+``[a-zA-Z0-9]`` and the key is ``scrypt(NFKC(password), salt, N=16384, r=16,
+p=1, dkLen=64)`` in lowercase hex. Older Lucia versions wrote ``<salt>:<key>``
+with ``r=8``; those still verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import unicodedata
+
+from .errors import LuciaError
+
+__all__ = [
+    "ALPHANUMERIC",
+    "MAX_PASSWORD_BYTES",
+    "generate_random_string",
+    "hash_password",
+    "verify_password",
+    "encode_password",
+    "is_bcrypt_hash",
+]
+
+ALPHANUMERIC = string.ascii_lowercase + string.ascii_uppercase + string.digits
+MAX_PASSWORD_BYTES = 4096
+_SCRYPT_N = 16384
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+_KEY_LENGTH = 64
+# Verified against when there is no real hash to check (unknown user, no
+# password, malformed hash), so every failed log-in costs one scrypt.
+_DUMMY_SALT = "lk2pWTr8xHvMQ3aZ"
+
+
+def generate_random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
+    """``length`` characters drawn uniformly from ``alphabet`` by a CSPRNG."""
+    if length < 0:
+        raise ValueError("length must not be negative")
+    if not alphabet:
+        raise ValueError("alphabet must not be empty")
+    choice = secrets.choice
+    return "".join(choice(alphabet) for _ in range(length))
+
+
+def encode_password(password: str) -> bytes:
+    """The bytes scrypt hashes: NFKC-normalised UTF-8.
+
+    Raises ``AUTH_INVALID_PASSWORD`` for a password that cannot be encoded (a
+    lone surrogate) or is longer than :data:`MAX_PASSWORD_BYTES`, before any
+    hashing work is done.
+    """
+    if not isinstance(password, str):
+        raise TypeError("password must be a str")
+    if len(password) > MAX_PASSWORD_BYTES:
+        raise LuciaError("AUTH_INVALID_PASSWORD")
+    try:
+        encoded = unicodedata.normalize("NFKC", password).encode("utf-8")
+    except UnicodeEncodeError:
+        raise LuciaError("AUTH_INVALID_PASSWORD") from None
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise LuciaError("AUTH_INVALID_PASSWORD")
+    return encoded
+
+
+def _scrypt_hex(password: bytes, salt: str, block_size: int) -> str:
+    key = hashlib.scrypt(
+        password, salt=salt.encode("utf-8"), n=_SCRYPT_N, r=block_size, p=1,
+        maxmem=_SCRYPT_MAXMEM, dklen=_KEY_LENGTH,
+    )
+    return key.hex()
+
+
+def hash_password(password: str) -> str:
+    """A new ``s2:`` hash of ``password`` with a fresh random salt."""
+    salt = generate_random_string(16)
+    return f"s2:{salt}:{_scrypt_hex(encode_password(password), salt, 16)}"
+
+
+def is_bcrypt_hash(hashed: str) -> bool:
+    return hashed.startswith(("$2a$", "$2b$", "$2y$"))
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """True when ``password`` matches ``hashed``; always costs exactly one scrypt.
+
+    A malformed hash is checked against a dummy so it takes as long as a real
+    one and is never a match. Comparison is constant-time.
+    """
+    encoded = encode_password(password)
+    parts = hashed.split(":")
+    if len(parts) == 3 and parts[0] == "s2":
+        salt, key, block_size = parts[1], parts[2], 16
+    elif len(parts) == 2:
+        salt, key, block_size = parts[0], parts[1], 8
+    else:
+        salt, key, block_size = _DUMMY_SALT, "", 16
+    candidate = _scrypt_hex(encoded, salt, block_size)
+    return hmac.compare_digest(candidate.encode(), key.encode("utf-8", "replace"))
+
+
+def burn_one_hash(password: str) -> None:
+    """Spend what one verification costs, for log-ins that fail without a hash."""
+    verify_password(password, "")

@@ -1,0 +1,33 @@
+"""Shared test set-up: hypothesis profiles, service availability, common fixtures."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", max_examples=200, deadline=None)
+settings.register_profile("slow", max_examples=10_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="run the property and fuzz tests at full size (10,000 examples each)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("slow" if config.getoption("--slow") else "default")
+
+
+def services_required() -> bool:
+    """CI sets LUCIA_REQUIRE_SERVICES=1: a missing service is a failure, not a skip."""
+    return os.environ.get("LUCIA_REQUIRE_SERVICES") == "1"
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip the test with ``reason``, or fail it when services are required."""
+    if services_required():
+        pytest.fail(f"{reason} (LUCIA_REQUIRE_SERVICES=1, so this is a failure)")
+    pytest.skip(reason)
