@@ -6,19 +6,24 @@ from .auth import Auth, GeneratedSessionId, SessionUser, lucia
 from .cookies import SESSION_COOKIE_NAME, Cookie
 from .errors import LuciaError
 from .passwords import generate_random_string
+from .routes import handle_api_routes
 from .session import Session
+from .wsgi import AuthRequest, LuciaMiddleware
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Auth",
+    "AuthRequest",
     "Cookie",
     "GeneratedSessionId",
     "LuciaError",
+    "LuciaMiddleware",
     "SESSION_COOKIE_NAME",
     "Session",
     "SessionUser",
     "generate_random_string",
+    "handle_api_routes",
     "lucia",
     "__version__",
 ]
