@@ -113,7 +113,9 @@ class CookieOptions:
     domain: str | None = None
 
     def __post_init__(self) -> None:
-        if self.same_site is not None and self.same_site.lower() not in _SAME_SITE:
+        if self.same_site is not None and (
+            not isinstance(self.same_site, str) or self.same_site.lower() not in _SAME_SITE
+        ):
             raise ValueError(
                 f"session_cookie same_site must be 'lax', 'strict' or 'none', not {self.same_site!r}"
             )
