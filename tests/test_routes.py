@@ -1,0 +1,312 @@
+"""The ``/api/auth/*`` routes: through the middleware and standalone, with WebTest."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+from wsgiref.validate import validator
+
+import pytest
+import webtest
+
+from lucia_wsgi import LuciaMiddleware, handle_api_routes, lucia
+from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.config import DAY_MS
+from lucia_wsgi.session import SessionRow
+
+T0 = 1_700_000_000_000
+CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
+SAME_ORIGIN = {"Origin": "http://localhost"}
+BLANK_EXPIRES = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+SECRET_ERROR = "password=s3cret host=db.internal"
+
+
+class StoreDown(RuntimeError):
+    """A driver error, with text that must never reach a client."""
+
+
+class FlakyAdapter(MemoryAdapter):
+    """A memory store whose session reads or deletes fail on demand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_reads = False
+        self.fail_deletes = False
+
+    def get_session_and_user_by_session_id(self, session_id: str) -> Any:
+        if self.fail_reads:
+            raise StoreDown(SECRET_ERROR)
+        return super().get_session_and_user_by_session_id(session_id)
+
+    def get_session(self, session_id: str) -> SessionRow | None:
+        if self.fail_reads:
+            raise StoreDown(SECRET_ERROR)
+        return super().get_session(session_id)
+
+    def delete_session(self, *session_ids: str) -> None:
+        if self.fail_deletes:
+            raise StoreDown(SECRET_ERROR)
+        super().delete_session(*session_ids)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def app_page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"app"]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def adapter() -> FlakyAdapter:
+    return FlakyAdapter()
+
+
+def make_auth(adapter: Any, clock: Clock, **options: Any) -> Any:
+    options.setdefault("transform_user_data", lambda row: {"user_id": row["id"], "name": row.get("name")})
+    return lucia(adapter=adapter, env="DEV", clock=clock, hash=CHEAP_HASH, **options)
+
+
+@pytest.fixture
+def auth(adapter: FlakyAdapter, clock: Clock) -> Any:
+    return make_auth(adapter, clock)
+
+
+@pytest.fixture
+def session_id(auth: Any) -> str:
+    user = auth.create_user("username", "zoë", attributes={"name": "Zoë"})
+    return str(auth.create_session(user["user_id"]).session_id)
+
+
+@pytest.fixture
+def app(auth: Any) -> webtest.TestApp:
+    return webtest.TestApp(validator(LuciaMiddleware(validator(app_page), auth)))
+
+
+def cookie(session_id: str) -> dict[str, str]:
+    return {"Cookie": f"auth_session={session_id}"}
+
+
+def auth_cookies(response: webtest.TestResponse) -> list[str]:
+    return [value for value in response.headers.getall("Set-Cookie") if value.startswith("auth_session=")]
+
+
+# GET /user
+
+
+def test_user_route_answers_null_when_anonymous(app: webtest.TestApp) -> None:
+    response = app.get("/api/auth/user")
+    assert response.json == {"user": None}
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert auth_cookies(response) == []
+
+
+def test_user_route_answers_the_user(app: webtest.TestApp, session_id: str, auth: Any) -> None:
+    response = app.get("/api/auth/user", headers=cookie(session_id))
+    assert response.json == {"user": {"user_id": auth.get_session(session_id).user_id, "name": "Zoë"}}
+    assert response.headers["Vary"] == "Cookie"
+    assert auth_cookies(response) == []
+
+
+def test_user_route_renews_an_idle_session(app: webtest.TestApp, session_id: str, clock: Clock) -> None:
+    clock.now = T0 + DAY_MS + 1
+    response = app.get("/api/auth/user", headers=cookie(session_id))
+    assert response.json["user"]["name"] == "Zoë"
+    (value,) = auth_cookies(response)
+    assert not value.startswith(f"auth_session={session_id}") and "HttpOnly" in value
+
+
+def test_user_route_blanks_an_invalid_cookie(app: webtest.TestApp) -> None:
+    response = app.get("/api/auth/user", headers=cookie("C" * 40))
+    assert response.json == {"user": None}
+    (value,) = auth_cookies(response)
+    assert value.startswith("auth_session=;") and BLANK_EXPIRES in value
+
+
+def test_user_route_answers_head(app: webtest.TestApp) -> None:
+    response = app.head("/api/auth/user")
+    assert response.status_int == 200 and response.body == b""
+
+
+def test_user_route_store_failure_is_a_clean_500(
+    app: webtest.TestApp, session_id: str, adapter: FlakyAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter.fail_reads = True
+    with caplog.at_level(logging.ERROR, logger="lucia_wsgi.routes"):
+        response = app.get("/api/auth/user", headers=cookie(session_id), status=500)
+    assert response.json == {"message": "unknown"}
+    assert SECRET_ERROR not in response.text
+    assert auth_cookies(response) == []
+    (record,) = caplog.records
+    assert record.exc_info is not None and isinstance(record.exc_info[1], StoreDown)
+
+
+@dataclasses.dataclass
+class Profile:
+    user_id: str
+    joined: datetime
+    tags: tuple[str, ...] = ("a", "b")
+
+
+class PlainUser:
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self._secret = "hidden"
+
+
+@pytest.mark.parametrize(
+    ("transform", "expected"),
+    [
+        pytest.param(lambda row: Profile(row["id"], datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)),
+                     {"joined": "2023-11-14T22:13:20+00:00", "tags": ["a", "b"]}, id="dataclass"),
+        pytest.param(lambda row: PlainUser(row["id"]), {}, id="object"),
+        pytest.param(lambda row: {"user_id": row["id"], "name": row["name"]}, {"name": "Zoë"}, id="dict"),
+    ],
+)
+def test_user_route_encodes_what_transform_user_data_returns(
+    adapter: FlakyAdapter, clock: Clock, transform: Callable[[dict[str, Any]], Any], expected: dict[str, Any]
+) -> None:
+    auth = make_auth(adapter, clock, transform_user_data=transform)
+    auth.create_user("username", "zoë", attributes={"name": "Zoë"})
+    session = auth.create_session(adapter.get_user_by_provider_id("username:zoë")["id"])
+    app = webtest.TestApp(validator(LuciaMiddleware(app_page, auth)))
+    user = app.get("/api/auth/user", headers=cookie(session.session_id)).json["user"]
+    assert user == {"user_id": session.user_id, **expected}
+
+
+# POST /logout
+
+
+def test_logout_invalidates_and_clears_every_cookie(adapter: FlakyAdapter, clock: Clock, session_id: str) -> None:
+    auth = make_auth(adapter, clock, session_cookie=[{"path": "/"}, {"path": "/admin"}])
+    app = webtest.TestApp(validator(LuciaMiddleware(app_page, auth)))
+    response = app.post("/api/auth/logout", headers={**cookie(session_id), **SAME_ORIGIN})
+    assert response.json == {}
+    blanks = auth_cookies(response)
+    assert len(blanks) == 2 and all(value.startswith("auth_session=;") and BLANK_EXPIRES in value for value in blanks)
+    assert adapter.get_session(session_id) is None
+
+
+def test_logout_without_a_session_is_ok_and_sets_nothing(app: webtest.TestApp) -> None:
+    response = app.post("/api/auth/logout", headers=SAME_ORIGIN)
+    assert response.json == {}
+    assert auth_cookies(response) == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-origin"),
+        pytest.param({"Origin": "https://evil.example"}, id="foreign"),
+        pytest.param({"Origin": "null"}, id="null"),
+    ],
+)
+def test_cross_site_logout_is_refused_and_changes_nothing(
+    app: webtest.TestApp, session_id: str, adapter: FlakyAdapter, headers: dict[str, str]
+) -> None:
+    response = app.post("/api/auth/logout", headers={**cookie(session_id), **headers}, status=403)
+    assert response.json == {"message": "AUTH_INVALID_REQUEST"}
+    assert auth_cookies(response) == []
+    assert adapter.get_session(session_id) is not None
+
+
+def test_logout_store_failure_is_500_and_the_session_stays(
+    app: webtest.TestApp, session_id: str, adapter: FlakyAdapter, auth: Any
+) -> None:
+    adapter.fail_deletes = True
+    response = app.post("/api/auth/logout", headers={**cookie(session_id), **SAME_ORIGIN}, status=500)
+    assert response.json == {"message": "unknown"}
+    assert SECRET_ERROR not in response.text
+    assert auth_cookies(response) == []
+    adapter.fail_deletes = False
+    assert auth.validate_session(session_id).session_id == session_id
+
+
+# client.js
+
+
+def test_client_js_is_a_cacheable_es_module(app: webtest.TestApp) -> None:
+    response = app.get("/api/auth/client.js")
+    assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "export async function getUser()" in response.text
+    assert "export async function signOut()" in response.text
+    assert response.etag
+
+
+def test_client_js_revalidates_with_304(app: webtest.TestApp) -> None:
+    etag = app.get("/api/auth/client.js").headers["ETag"]
+    response = app.get("/api/auth/client.js", headers={"If-None-Match": etag}, status=304)
+    assert response.body == b""
+
+
+# paths and methods
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/auth/username", id="prefix-of-a-route"),
+        pytest.param("/api/auth/user/", id="trailing-slash"),
+        pytest.param("/api/auth/user/x", id="below-a-route"),
+        pytest.param("/api/auth", id="the-prefix"),
+        pytest.param("/api/auth/", id="prefix-slash"),
+        pytest.param("/api/auth/USER", id="case"),
+        pytest.param("/api/auth/%C3%A9%FF", id="non-ascii"),
+    ],
+)
+def test_unknown_paths_under_the_prefix_are_404(app: webtest.TestApp, path: str) -> None:
+    response = app.get(path, status=404)
+    assert response.json == {"message": "not found"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        pytest.param("GET", "/api/auth/logout", "POST", id="get-logout"),
+        pytest.param("POST", "/api/auth/user", "GET, HEAD", id="post-user"),
+        pytest.param("DELETE", "/api/auth/user", "GET, HEAD", id="delete-user"),
+        pytest.param("PUT", "/api/auth/client.js", "GET, HEAD", id="put-client-js"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(app: webtest.TestApp, method: str, path: str, allow: str) -> None:
+    response = app.request(path, method=method, headers=SAME_ORIGIN, status=405)
+    assert response.headers["Allow"] == allow
+    assert response.json == {"message": "method not allowed"}
+
+
+def test_wrong_method_changes_nothing(app: webtest.TestApp, session_id: str, adapter: FlakyAdapter) -> None:
+    app.get("/api/auth/logout", headers=cookie(session_id), status=405)
+    assert adapter.get_session(session_id) is not None
+
+
+# standalone
+
+
+def test_standalone_routes_set_their_own_cookies(auth: Any, session_id: str, adapter: FlakyAdapter) -> None:
+    app = webtest.TestApp(validator(handle_api_routes(auth)))
+    response = app.post("/api/auth/logout", headers={**cookie(session_id), **SAME_ORIGIN})
+    (value,) = auth_cookies(response)
+    assert value.startswith("auth_session=;")
+    assert adapter.get_session(session_id) is None
+
+
+def test_standalone_routes_with_a_custom_prefix(auth: Any) -> None:
+    app = webtest.TestApp(validator(handle_api_routes(auth, prefix="/session")))
+    assert app.get("/session/user").json == {"user": None}
+    app.get("/api/auth/user", status=404)
