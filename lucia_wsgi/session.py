@@ -60,8 +60,17 @@ class SessionRow(NamedTuple):
     idle_expires: int
 
 
+_MIN_MS = (datetime.min.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+_MAX_MS = (datetime.max.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+
+
 def _datetime(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
+    """Unix ms as an aware UTC datetime, saturating outside years 1-9999.
+
+    A stored expiry may come from another application (or a huge configured
+    period); it must never make a lookup fail.
+    """
+    return _EPOCH + timedelta(milliseconds=min(max(ms, _MIN_MS), _MAX_MS))
 
 
 @dataclass(frozen=True, slots=True)
