@@ -44,7 +44,9 @@ def cache_dir() -> Path:
 
 
 def _build(path: Path, n: int) -> None:
-    SQLiteAdapter(path).create_tables(user_attributes={"username": "TEXT"})
+    adapter = SQLiteAdapter(path)
+    adapter.create_tables(user_attributes={"username": "TEXT"})
+    adapter.close()
     users = [(user_id(i), f"username:user{i}", None, f"user{i}") for i in range(n)]
     sessions = sorted((session_id(i), user_id(i), FAR_FUTURE_MS, FAR_FUTURE_MS + 14 * _DAY_MS) for i in range(n))
     conn = sqlite3.connect(path, isolation_level=None)
