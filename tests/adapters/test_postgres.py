@@ -1,0 +1,305 @@
+"""PostgresAdapter: schema, error mapping, atomic renewal across connections, pools."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from services import postgres_schema
+
+from lucia_wsgi import LuciaError, lucia
+from lucia_wsgi.adapters import PostgresAdapter
+from lucia_wsgi.session import SessionRow
+
+T0 = 1_700_000_000_000
+HOUR = 3_600_000
+CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
+
+
+@pytest.fixture
+def schema() -> Iterator[tuple[str, str]]:
+    with postgres_schema() as found:
+        yield found
+
+
+@pytest.fixture
+def pg(schema: tuple[str, str]) -> Iterator[PostgresAdapter]:
+    dsn, name = schema
+    adapter = PostgresAdapter(dsn, schema=name, max_size=8)
+    adapter.create_tables(user_attributes={"username": "TEXT"})
+    yield adapter
+    adapter.close()
+
+
+def raw(dsn: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(query, params)  # type: ignore[call-overload]
+        return cursor.fetchall() if cursor.description else []
+
+
+def add_user(pg: PostgresAdapter, name: str = "alice") -> str:
+    return str(pg.set_user(None, {"provider_id": f"username:{name}", "hashed_password": None,
+                                  "username": name})["id"])
+
+
+def session(user_id: str, sid: str = "a", expires: int = T0 + HOUR, idle: int = T0 + 2 * HOUR) -> SessionRow:
+    return SessionRow(sid * 40, user_id, expires, idle)
+
+
+# schema
+
+
+def test_tables_live_in_their_own_schema_with_lucias_columns(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    columns = raw(dsn, "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                       "WHERE table_schema = %s ORDER BY table_name, ordinal_position", name)
+    assert columns == [
+        ("session", "id", "text", "NO"),
+        ("session", "user_id", "text", "NO"),
+        ("session", "expires", "bigint", "NO"),
+        ("session", "idle_expires", "bigint", "NO"),
+        ("user", "id", "text", "NO"),
+        ("user", "provider_id", "text", "NO"),
+        ("user", "hashed_password", "text", "YES"),
+        ("user", "username", "text", "YES"),
+    ]
+
+
+def test_session_user_id_is_indexed_and_references_user(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    indexes = [row[0] for row in raw(dsn, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s", name)]
+    assert f"CREATE INDEX session_user_id ON {name}.session USING btree (user_id)" in indexes
+    foreign = raw(dsn, "SELECT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+                       "AND connamespace = %s::regnamespace", name)
+    assert foreign == [(f'{name}."user"',)]
+
+
+def test_create_tables_twice_keeps_rows_and_adds_missing_columns(pg: PostgresAdapter) -> None:
+    user_id = add_user(pg)
+    pg.create_tables(user_attributes={"username": "TEXT", "age": "INTEGER"})
+    assert pg.user_columns() == {"id", "provider_id", "hashed_password", "username", "age"}
+    assert pg.update_user(user_id, {"age": 41})["age"] == 41
+    assert pg.get_user(user_id)["username"] == "alice"  # type: ignore[index]
+
+
+def test_concurrent_create_tables_all_succeed(schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    adapters = [PostgresAdapter(dsn, schema=name) for _ in range(4)]
+    barrier = threading.Barrier(len(adapters))
+
+    def create(adapter: PostgresAdapter) -> None:
+        barrier.wait()
+        adapter.create_tables(user_attributes={"username": "TEXT"})
+
+    try:
+        with ThreadPoolExecutor(len(adapters)) as pool:
+            list(pool.map(create, adapters))
+    finally:
+        for adapter in adapters:
+            adapter.close()
+    assert raw(dsn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", name) == [(2,)]
+
+
+def test_a_table_made_elsewhere_is_read_with_its_attribute_columns(schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    ident = sql.Identifier(name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
+        conn.execute(sql.SQL('CREATE TABLE {}."user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, '
+                             "hashed_password TEXT, username TEXT)").format(ident))
+        conn.execute(sql.SQL('CREATE TABLE {}."session" (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES '
+                             '{}."user"(id), expires BIGINT NOT NULL, idle_expires BIGINT NOT NULL)')
+                     .format(ident, ident))
+        conn.execute(sql.SQL("INSERT INTO {}.\"user\" VALUES ('user-alice', 'username:alice', NULL, 'Alice')")
+                     .format(ident))
+    adapter = PostgresAdapter(dsn, schema=name)
+    try:
+        assert adapter.get_user_by_provider_id("username:alice") == {
+            "id": "user-alice", "provider_id": "username:alice", "hashed_password": None, "username": "Alice"}
+    finally:
+        adapter.close()
+
+
+@pytest.mark.parametrize("attributes", [
+    pytest.param({'x" TEXT); DROP TABLE "user"; --': "TEXT"}, id="column-name-injection"),
+    pytest.param({"nickname": "TEXT); DROP TABLE session; --"}, id="column-type-injection"),
+    pytest.param({"": "TEXT"}, id="empty-name"),
+])
+def test_create_tables_rejects_unsafe_attribute_definitions(pg: PostgresAdapter, attributes: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        pg.create_tables(user_attributes=attributes)
+    assert pg.user_columns() == {"id", "provider_id", "hashed_password", "username"}
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param({"provider_id": "username:x", 'username" = 1; --': "x"}, id="unknown-column"),
+    pytest.param({"provider_id": "username:x", "id": "forced"}, id="id-as-value"),
+])
+def test_set_user_accepts_only_existing_columns(pg: PostgresAdapter, values: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        pg.set_user(None, values)
+    assert pg.get_user_by_provider_id("username:x") is None
+
+
+@pytest.mark.parametrize("schema_name", [
+    pytest.param("public; DROP", id="statement"), pytest.param('a"b', id="quote"), pytest.param("", id="empty"),
+])
+def test_schema_names_are_checked(schema_name: str) -> None:
+    with pytest.raises(ValueError):
+        PostgresAdapter("postgresql://localhost/none", schema=schema_name)
+
+
+def test_needs_exactly_one_of_conninfo_and_pool() -> None:
+    with pytest.raises(TypeError):
+        PostgresAdapter()
+
+
+# errors
+
+
+def test_driver_errors_become_lucia_codes(pg: PostgresAdapter) -> None:
+    alice, bob = add_user(pg, "alice"), add_user(pg, "bob")
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):
+        add_user(pg, "alice")
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):
+        pg.update_user(bob, {"provider_id": "username:alice"})
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_USER_DATA"):
+        pg.set_user(alice, {"provider_id": "username:carol"})
+    with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+        pg.update_user("nobody", {"username": "x"})
+    with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+        pg.set_session(session("nobody"))
+    pg.set_session(session(alice))
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+        pg.set_session(session(bob))
+    assert pg.get_sessions_by_user_id(bob) == []
+
+
+def test_an_unreachable_server_raises_the_drivers_error_not_a_lucia_code() -> None:
+    adapter = PostgresAdapter("postgresql://postgres@127.0.0.1:1/test?connect_timeout=1", timeout=0.5)
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            adapter.get_session("a" * 40)
+    finally:
+        adapter.close()
+
+
+# reads and writes
+
+
+def test_session_and_user_in_one_query(pg: PostgresAdapter) -> None:
+    user_id = add_user(pg)
+    pg.set_session(session(user_id))
+    row, user = pg.get_session_and_user_by_session_id("a" * 40)  # type: ignore[misc]
+    assert row == session(user_id)
+    assert user == {"id": user_id, "provider_id": "username:alice", "hashed_password": None, "username": "alice"}
+    assert pg.get_session_and_user_by_session_id("b" * 40) is None
+
+
+def test_delete_user_takes_its_sessions_only(pg: PostgresAdapter) -> None:
+    alice, bob = add_user(pg, "alice"), add_user(pg, "bob")
+    pg.set_session(session(alice, "a"))
+    pg.set_session(session(bob, "b"))
+    pg.delete_user(alice)
+    assert pg.get_user(alice) is None
+    assert pg.get_session("a" * 40) is None
+    assert pg.get_sessions_by_user_id(bob) == [session(bob, "b")]
+
+
+def test_writes_are_visible_to_another_connection_at_once(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    user_id = add_user(pg)
+    pg.set_session(session(user_id))
+    query = sql.SQL('SELECT id, expires FROM {}."session"').format(sql.Identifier(name))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute(query).fetchall() == [("a" * 40, T0 + HOUR)]
+
+
+@pytest.mark.parametrize("prepare", [pytest.param(True, id="prepared"), pytest.param(False, id="unprepared")])
+def test_repeated_lookups_agree_prepared_or_not(schema: tuple[str, str], prepare: bool) -> None:
+    dsn, name = schema
+    adapter = PostgresAdapter(dsn, schema=name, prepare=prepare)
+    try:
+        adapter.create_tables()
+        user_id = str(adapter.set_user(None, {"provider_id": "p:1"})["id"])
+        adapter.set_session(session(user_id))
+        assert {adapter.get_session("a" * 40) for _ in range(8)} == {session(user_id)}
+    finally:
+        adapter.close()
+
+
+def test_a_pool_passed_in_is_used_and_left_open(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    user_id = add_user(pg)
+    with ConnectionPool(dsn, min_size=1, max_size=2, open=True, kwargs={"autocommit": True}) as pool:
+        shared = PostgresAdapter(pool=pool, schema=name)
+        shared.set_session(session(user_id))
+        shared.close()
+        assert not pool.closed
+        assert pg.get_session("a" * 40) == session(user_id)
+
+
+# renewal and maintenance
+
+
+def test_replace_session_is_a_compare_and_set(pg: PostgresAdapter) -> None:
+    user_id = add_user(pg)
+    old = session(user_id, "o")
+    pg.set_session(old)
+    shortened = SessionRow(old.id, user_id, T0 + 5, T0 + 5)
+    assert pg.replace_session(old, session(user_id, "n"), shortened) is True
+    assert pg.replace_session(old, session(user_id, "m"), shortened) is False
+    assert sorted(pg.get_sessions_by_user_id(user_id)) == sorted([session(user_id, "n"), shortened])
+
+
+def test_concurrent_renewals_of_one_row_let_exactly_one_win(pg: PostgresAdapter) -> None:
+    user_id = add_user(pg)
+    old = session(user_id, "o")
+    pg.set_session(old)
+    shortened = SessionRow(old.id, user_id, T0 + 5, T0 + 5)
+    candidates = [session(user_id, letter) for letter in "bcdefghi"]
+    barrier = threading.Barrier(len(candidates))
+
+    def renew(new: SessionRow) -> bool:
+        barrier.wait()
+        return pg.replace_session(old, new, shortened)
+
+    with ThreadPoolExecutor(len(candidates)) as pool:
+        outcomes = list(pool.map(renew, candidates))
+    assert outcomes.count(True) == 1
+    winner = candidates[outcomes.index(True)]
+    assert sorted(pg.get_sessions_by_user_id(user_id)) == sorted([winner, shortened])
+
+
+def test_concurrent_validation_of_an_idle_session_keeps_every_caller_signed_in(pg: PostgresAdapter) -> None:
+    now = T0 + 25 * HOUR  # idle: past the default 24 h active period
+    auth = lucia(adapter=pg, env="DEV", hash=CHEAP_HASH, clock=lambda: now)
+    user_id = add_user(pg)
+    pg.set_session(SessionRow("i" * 40, user_id, T0 + 24 * HOUR, T0 + 24 * HOUR + 14 * 24 * HOUR))
+    barrier = threading.Barrier(8)
+
+    def validate(_: int) -> str:
+        barrier.wait()
+        return auth.validate_session_user("i" * 40).session.user_id  # type: ignore[union-attr]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(validate, range(8))) == [user_id] * 8
+    assert len(pg.get_sessions_by_user_id(user_id)) == 2  # the grace row and one new session
+
+
+def test_dead_sessions_go_in_batches_and_live_ones_stay(pg: PostgresAdapter) -> None:
+    user_id = add_user(pg)
+    for index in range(5):
+        pg.set_session(SessionRow(f"{index}" * 40, user_id, T0 - 2 * HOUR, T0 - HOUR))
+    pg.set_session(SessionRow("l" * 40, user_id, T0, T0))  # idle_expires == now: still alive
+    assert pg.count_dead_sessions(T0) == 5
+    assert pg.delete_dead_sessions(T0, limit=2) == 2
+    assert pg.delete_dead_sessions(T0, limit=2) == 2
+    assert pg.delete_dead_sessions(T0) == 1
+    assert pg.delete_dead_sessions(T0) == 0
+    assert pg.get_sessions_by_user_id(user_id) == [SessionRow("l" * 40, user_id, T0, T0)]

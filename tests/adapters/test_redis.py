@@ -1,0 +1,241 @@
+"""RedisSessionAdapter: absolute key expiry, the per-user index, atomic writes, purge."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from services import redis_prefix
+
+from lucia_wsgi import Auth, LuciaError, lucia
+from lucia_wsgi.adapters import RedisSessionAdapter, SQLiteAdapter
+from lucia_wsgi.session import SessionRow
+
+HOUR = 3_600_000
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@pytest.fixture
+def prefix() -> Iterator[tuple[str, str]]:
+    with redis_prefix() as found:
+        yield found
+
+
+@pytest.fixture
+def store(prefix: tuple[str, str]) -> Iterator[RedisSessionAdapter]:
+    url, key_prefix = prefix
+    adapter = RedisSessionAdapter(url, prefix=key_prefix)
+    yield adapter
+    adapter.close()
+
+
+def live(sid: str, user_id: str = "u1", *, expires_in: int = HOUR, idle_in: int = 2 * HOUR) -> SessionRow:
+    now = now_ms()
+    return SessionRow(sid * 40, user_id, now + expires_in, now + idle_in)
+
+
+def dead(sid: str, user_id: str = "u1") -> SessionRow:
+    """A session that died a minute ago (its key expires on arrival)."""
+    now = now_ms()
+    return SessionRow(sid * 40, user_id, now - 2 * 60_000, now - 60_000)
+
+
+# expiry
+
+
+def test_a_session_key_expires_exactly_at_idle_expires(store: RedisSessionAdapter) -> None:
+    row = live("a", idle_in=14 * 24 * HOUR)
+    store.set_session(row)
+    assert store.client.pexpiretime(store.session_key(row.id)) == row.idle_expires
+
+
+def test_renewal_gives_both_keys_their_own_idle_expiry(store: RedisSessionAdapter) -> None:
+    old, new = live("o"), live("n", idle_in=3 * HOUR)
+    store.set_session(old)
+    shortened = SessionRow(old.id, old.user_id, now_ms() + 5_000, now_ms() + 5_000)
+    assert store.replace_session(old, new, shortened) is True
+    assert store.client.pexpiretime(store.session_key(old.id)) == shortened.idle_expires
+    assert store.client.pexpiretime(store.session_key(new.id)) == new.idle_expires
+    assert store.get_session(old.id) == shortened
+
+
+def test_the_user_index_expires_with_its_longest_session(store: RedisSessionAdapter) -> None:
+    short, long = live("s", idle_in=HOUR), live("l", idle_in=5 * HOUR)
+    store.set_session(long)
+    store.set_session(short)
+    assert store.client.pexpiretime(store.index_key("u1")) == long.idle_expires
+
+
+def test_an_expired_session_disappears_from_the_users_sessions(store: RedisSessionAdapter) -> None:
+    keeper, brief = live("k"), live("b", expires_in=50, idle_in=100)
+    store.set_session(keeper)
+    store.set_session(brief)
+    assert sorted(store.get_sessions_by_user_id("u1")) == sorted([keeper, brief])
+    time.sleep(0.2)
+    assert store.get_session(brief.id) is None
+    assert store.get_sessions_by_user_id("u1") == [keeper]
+    assert store.client.zrange(store.index_key("u1"), 0, -1) == [keeper.id.encode()]
+
+
+def test_a_session_already_dead_is_never_stored(store: RedisSessionAdapter) -> None:
+    store.set_session(dead("d"))
+    assert store.get_session("d" * 40) is None
+    assert store.get_sessions_by_user_id("u1") == []
+
+
+# reads and writes
+
+
+def test_session_values_are_readable_json(store: RedisSessionAdapter) -> None:
+    row = live("a")
+    store.set_session(row)
+    stored = store.client.get(store.session_key(row.id))
+    assert json.loads(stored) == row._asdict()  # type: ignore[arg-type]
+
+
+def test_a_duplicate_session_id_is_refused_and_the_first_kept(store: RedisSessionAdapter) -> None:
+    first = live("a", "u1")
+    store.set_session(first)
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+        store.set_session(live("a", "u2"))
+    assert store.get_session(first.id) == first
+    assert store.get_sessions_by_user_id("u2") == []
+
+
+def test_renewal_onto_an_existing_id_is_refused_and_changes_nothing(store: RedisSessionAdapter) -> None:
+    old, taken = live("o"), live("t")
+    store.set_session(old)
+    store.set_session(taken)
+    shortened = SessionRow(old.id, old.user_id, now_ms() + 5_000, now_ms() + 5_000)
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+        store.replace_session(old, SessionRow(taken.id, "u1", taken.expires + 1, taken.idle_expires + 1), shortened)
+    assert store.get_session(old.id) == old
+    assert store.get_session(taken.id) == taken
+
+
+def test_replace_session_is_a_compare_and_set(store: RedisSessionAdapter) -> None:
+    old = live("o")
+    store.set_session(old)
+    shortened = SessionRow(old.id, old.user_id, now_ms() + 5_000, now_ms() + 5_000)
+    assert store.replace_session(old, live("n"), shortened) is True
+    assert store.replace_session(old, live("m"), shortened) is False
+    assert store.replace_session(live("x"), live("y"), shortened) is False
+    assert sorted(row.id[0] for row in store.get_sessions_by_user_id("u1")) == ["n", "o"]
+
+
+def test_concurrent_renewals_of_one_session_let_exactly_one_win(store: RedisSessionAdapter) -> None:
+    old = live("o")
+    store.set_session(old)
+    shortened = SessionRow(old.id, old.user_id, now_ms() + 5_000, now_ms() + 5_000)
+    candidates = [live(letter) for letter in "bcdefghi"]
+    barrier = threading.Barrier(len(candidates))
+
+    def renew(new: SessionRow) -> bool:
+        barrier.wait()
+        return store.replace_session(old, new, shortened)
+
+    with ThreadPoolExecutor(len(candidates)) as pool:
+        outcomes = list(pool.map(renew, candidates))
+    assert outcomes.count(True) == 1
+    assert sorted(store.get_sessions_by_user_id("u1")) == sorted([candidates[outcomes.index(True)], shortened])
+
+
+def test_delete_session_also_leaves_the_index(store: RedisSessionAdapter) -> None:
+    first, second, other = live("a"), live("b"), live("c", "u2")
+    for row in (first, second, other):
+        store.set_session(row)
+    store.delete_session(first.id, other.id, "z" * 40)
+    assert store.get_sessions_by_user_id("u1") == [second]
+    assert store.client.zcard(store.index_key("u1")) == 1
+    assert store.client.exists(store.index_key("u2")) == 0
+
+
+def test_delete_sessions_by_user_id_removes_every_key_of_that_user(store: RedisSessionAdapter) -> None:
+    for row in (live("a"), live("b"), live("c", "u2")):
+        store.set_session(row)
+    store.delete_sessions_by_user_id("u1")
+    remaining = sorted(key.decode() for key in store.client.scan_iter(match=store.prefix + "*"))
+    assert remaining == sorted([store.session_key("c" * 40), store.index_key("u2")])
+
+
+def test_prefixes_keep_two_stores_apart(store: RedisSessionAdapter, prefix: tuple[str, str]) -> None:
+    url, key_prefix = prefix
+    neighbour = RedisSessionAdapter(url, prefix=key_prefix + "other:")
+    try:
+        neighbour.set_session(live("a"))
+        assert store.get_session("a" * 40) is None
+        assert store.get_sessions_by_user_id("u1") == []
+    finally:
+        neighbour.close()
+
+
+def test_needs_exactly_one_of_url_and_client() -> None:
+    with pytest.raises(TypeError):
+        RedisSessionAdapter()
+
+
+# maintenance
+
+
+def test_purge_in_batches_removes_dead_index_entries_and_keeps_live_ones(store: RedisSessionAdapter) -> None:
+    alive = [live("a", "u1"), live("b", "u2")]
+    for row in alive:
+        store.set_session(row)
+    # Dead entries in indexes of users who still have a live session: what
+    # lingers until a purge, since such an index key does not expire yet.
+    for index, user_id in enumerate(["u1", "u1", "u2", "u2", "u2"]):
+        store.client.zadd(store.index_key(user_id), {f"{index}" * 40: now_ms() - 60_000})
+    now = now_ms()
+    assert store.count_dead_sessions(now) == 5
+    batches = [store.delete_dead_sessions(now, limit=2) for _ in range(3)]
+    assert batches == [2, 2, 1]
+    assert store.delete_dead_sessions(now, limit=2) == 0
+    assert store.count_dead_sessions(now) == 0
+    assert sorted(store.get_sessions_by_user_id("u1") + store.get_sessions_by_user_id("u2")) == sorted(alive)
+
+
+def test_purge_deletes_sessions_dead_by_the_callers_clock(store: RedisSessionAdapter) -> None:
+    soon = live("s", idle_in=HOUR)
+    store.set_session(soon)
+    assert store.delete_dead_sessions(soon.idle_expires + 1) == 1
+    assert store.get_session(soon.id) is None
+
+
+# paired with a SQL user store
+
+
+@pytest.fixture
+def split_auth(store: RedisSessionAdapter, tmp_path: Path) -> Iterator[Auth]:
+    users = SQLiteAdapter(tmp_path / "users.db")
+    users.create_tables()
+    yield lucia(adapter={"user": users, "session": store}, env="DEV", hash=CHEAP_HASH)
+    users.close()
+
+
+def test_split_stores_refuse_a_session_for_an_unknown_user(split_auth: Auth, store: RedisSessionAdapter) -> None:
+    with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+        split_auth.create_session("nobody")
+    assert store.get_sessions_by_user_id("nobody") == []
+
+
+def test_split_stores_sign_in_validate_and_sign_out(split_auth: Auth, store: RedisSessionAdapter) -> None:
+    auth = split_auth
+    user = auth.create_user("username", "alice", password="pw")
+    session = auth.create_session(user["user_id"])
+    idle_ms = (session.idle_period_expires - EPOCH) // timedelta(milliseconds=1)
+    assert store.client.pexpiretime(store.session_key(session.session_id)) == idle_ms
+    assert auth.validate_session_user(session.session_id).user == user
+    auth.invalidate_all_user_sessions(user["user_id"])
+    with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
+        auth.validate_session(session.session_id)
