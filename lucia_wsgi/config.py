@@ -46,6 +46,14 @@ def _duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
     return ms
 
 
+def _flag(name: str, value: object) -> bool:
+    # Strict on purpose: trust_proxy="false" read from an environment variable
+    # would otherwise switch forwarded-header trust *on*.
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
 def _callable(name: str, value: object) -> None:
     if not callable(value):
         raise TypeError(f"{name} must be callable")
@@ -143,6 +151,10 @@ def build_config(
         raise TypeError("trusted_origins must be a list of origins, not one string")
     if not isinstance(max_concurrent_hashes, int) or max_concurrent_hashes < 1:
         raise ValueError("max_concurrent_hashes must be a positive int")
+    for name, flag in (("csrf_protection", csrf_protection), ("auto_database_cleanup", auto_database_cleanup),
+                       ("trust_proxy", trust_proxy), ("hash_session_ids", hash_session_ids),
+                       ("bcrypt_migration", bcrypt_migration)):
+        _flag(name, flag)
     if bcrypt_migration:
         try:
             import bcrypt  # noqa: F401
@@ -154,17 +166,17 @@ def build_config(
         env=env,
         active_period=active,
         idle_period=idle,
-        auto_database_cleanup=bool(auto_database_cleanup),
+        auto_database_cleanup=auto_database_cleanup,
         transform_user_data=transform_user_data or default_transform_user_data,
         cookie_options=_cookie_options(session_cookie),
         generate_hash=hash_pair[0],
         validate_hash=hash_pair[1],
         generate_custom_user_id=generate_custom_user_id,
         clock=clock or system_clock,
-        csrf=CsrfPolicy.build(enabled=bool(csrf_protection), force_https=env == "PROD",
-                              trust_proxy=bool(trust_proxy), trusted_origins=trusted_origins),
+        csrf=CsrfPolicy.build(enabled=csrf_protection, force_https=env == "PROD",
+                              trust_proxy=trust_proxy, trusted_origins=trusted_origins),
         renewal_grace=_duration_ms("renewal_grace", renewal_grace, allow_zero=True),
-        hash_session_ids=bool(hash_session_ids),
-        bcrypt_migration=bool(bcrypt_migration),
+        hash_session_ids=hash_session_ids,
+        bcrypt_migration=bcrypt_migration,
         max_concurrent_hashes=max_concurrent_hashes,
     )
