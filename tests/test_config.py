@@ -1,0 +1,132 @@
+"""``lucia()`` options: defaults, conversions, and every bad configuration failing at construction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from lucia_wsgi import lucia
+from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.cookies import CookieOptions
+from lucia_wsgi.csrf import Origin
+from lucia_wsgi.passwords import hash_password, verify_password
+
+ADAPTER = MemoryAdapter()
+
+
+def test_defaults() -> None:
+    config = lucia(adapter=ADAPTER, env="DEV").config
+    assert config.user_adapter is ADAPTER and config.session_adapter is ADAPTER
+    assert (config.active_period, config.idle_period) == (86_400_000, 1_209_600_000)
+    assert config.auto_database_cleanup is True
+    assert config.csrf.enabled is True and config.csrf.trust_proxy is False
+    assert config.csrf.force_https is False and config.csrf.trusted_origins == frozenset()
+    assert config.cookie_options == (CookieOptions(same_site="lax", path="/"),)
+    assert (config.generate_hash, config.validate_hash) == (hash_password, verify_password)
+    assert config.renewal_grace == 5_000
+    assert config.secure_cookies is False
+    assert config.transform_user_data({"id": "u1", "username": "x"}) == {"user_id": "u1"}
+    assert config.hash_session_ids is False and config.bcrypt_migration is False
+    assert 1_600_000_000_000 < config.clock() < 10_000_000_000_000
+
+
+def test_prod_means_secure_cookies_and_https_origin() -> None:
+    config = lucia(adapter=ADAPTER, env="PROD").config
+    assert config.secure_cookies is True
+    assert config.csrf.force_https is True
+
+
+@pytest.mark.parametrize(
+    ("timeout", "active", "idle"),
+    [
+        pytest.param({"active_period": 1000, "idle_period": 2000}, 1000, 2000, id="ms"),
+        pytest.param({"active_period": timedelta(hours=1), "idle_period": timedelta(days=1, milliseconds=5)},
+                     3_600_000, 86_400_005, id="timedelta"),
+        pytest.param({"idle_period": 7}, 86_400_000, 7, id="one-given"),
+    ],
+)
+def test_session_timeout(timeout: dict[str, Any], active: int, idle: int) -> None:
+    config = lucia(adapter=ADAPTER, env="DEV", session_timeout=timeout).config
+    assert (config.active_period, config.idle_period) == (active, idle)
+
+
+def test_split_adapter() -> None:
+    users, sessions = MemoryAdapter(), MemoryAdapter()
+    config = lucia(adapter={"user": users, "session": sessions}, env="DEV").config
+    assert config.user_adapter is users and config.session_adapter is sessions
+
+
+def test_options_are_kept() -> None:
+    def clock() -> int:
+        return 42
+
+    def transform(row: dict[str, Any]) -> str:
+        return "user " + row["id"]
+
+    config = lucia(
+        adapter=ADAPTER, env="DEV", csrf_protection=False, auto_database_cleanup=False,
+        transform_user_data=transform, clock=clock, trusted_origins=["https://A.test"], trust_proxy=True,
+        renewal_grace=timedelta(seconds=2), session_cookie=[{"same_site": "strict"}, {"domain": "a.test"}],
+    ).config
+    assert config.csrf.enabled is False and config.auto_database_cleanup is False
+    assert config.transform_user_data is transform and config.clock is clock
+    assert config.csrf.trusted_origins == frozenset({Origin("https", "a.test", 443)})
+    assert config.csrf.trust_proxy is True
+    assert config.renewal_grace == 2_000
+    assert config.cookie_options == (CookieOptions(same_site="strict"), CookieOptions(domain="a.test"))
+
+
+def test_zero_renewal_grace_is_allowed() -> None:
+    assert lucia(adapter=ADAPTER, env="DEV", renewal_grace=0).config.renewal_grace == 0
+
+
+BAD = [
+    pytest.param({"adapters": ADAPTER}, TypeError, "adapters", id="unknown-option"),
+    pytest.param({"sessionTimeout": {}}, TypeError, "sessionTimeout", id="js-spelling"),
+    pytest.param({"adapter": None}, TypeError, "adapter", id="no-adapter"),
+    pytest.param({"adapter": {"user": ADAPTER}}, ValueError, "adapter", id="adapter-mapping-missing-session"),
+    pytest.param({"env": "dev"}, ValueError, "env", id="env-lowercase"),
+    pytest.param({"env": "TEST"}, ValueError, "env", id="env-other"),
+    pytest.param({"env": None}, ValueError, "env", id="env-none"),
+    pytest.param({"session_timeout": {"active_period": 0}}, ValueError, "active_period", id="zero-active"),
+    pytest.param({"session_timeout": {"idle_period": -1}}, ValueError, "idle_period", id="negative-idle"),
+    pytest.param({"session_timeout": {"idle_period": timedelta(0)}}, ValueError, "idle_period",
+                 id="zero-timedelta-idle"),
+    pytest.param({"session_timeout": {"active_period": "1000"}}, TypeError, "active_period", id="string-period"),
+    pytest.param({"session_timeout": {"active_period": 1.5}}, TypeError, "active_period", id="float-period"),
+    pytest.param({"session_timeout": {"active_period": True}}, TypeError, "active_period", id="bool-period"),
+    pytest.param({"session_timeout": {"activePeriod": 1}}, ValueError, "session_timeout", id="timeout-unknown-key"),
+    pytest.param({"session_cookie": [{"secure": True}]}, ValueError, "session_cookie", id="cookie-key-secure"),
+    pytest.param({"session_cookie": [{"sameSite": "lax"}]}, ValueError, "session_cookie", id="cookie-key-js"),
+    pytest.param({"session_cookie": [{"same_site": "loose"}]}, ValueError, "same_site", id="cookie-same-site"),
+    pytest.param({"session_cookie": [{"path": "/;x"}]}, ValueError, "path", id="cookie-path-semicolon"),
+    pytest.param({"session_cookie": []}, ValueError, "session_cookie", id="cookie-empty-list"),
+    pytest.param({"session_cookie": "lax"}, TypeError, "session_cookie", id="cookie-string"),
+    pytest.param({"trusted_origins": ["example.com"]}, ValueError, "trusted_origins", id="origin-no-scheme"),
+    pytest.param({"trusted_origins": ["https://a.test/"]}, ValueError, "trusted_origins", id="origin-path"),
+    pytest.param({"trusted_origins": "https://a.test"}, TypeError, "trusted_origins", id="origins-one-string"),
+    pytest.param({"hash": hash_password}, TypeError, "hash", id="hash-not-pair"),
+    pytest.param({"hash": (hash_password, "x")}, TypeError, "hash validate", id="hash-validate-not-callable"),
+    pytest.param({"clock": 5}, TypeError, "clock", id="clock-not-callable"),
+    pytest.param({"transform_user_data": "id"}, TypeError, "transform_user_data", id="transform-not-callable"),
+    pytest.param({"generate_custom_user_id": 1}, TypeError, "generate_custom_user_id", id="id-fn-not-callable"),
+    pytest.param({"renewal_grace": -1}, ValueError, "renewal_grace", id="negative-grace"),
+    pytest.param({"max_concurrent_hashes": 0}, ValueError, "max_concurrent_hashes", id="zero-hash-slots"),
+    pytest.param({"trust_proxy": "false"}, TypeError, "trust_proxy", id="trust-proxy-string"),
+    pytest.param({"csrf_protection": "no"}, TypeError, "csrf_protection", id="csrf-string"),
+    pytest.param({"auto_database_cleanup": None}, TypeError, "auto_database_cleanup", id="cleanup-none"),
+    pytest.param({"hash_session_ids": 1}, TypeError, "hash_session_ids", id="hash-ids-int"),
+]
+
+
+@pytest.mark.parametrize(("options", "error", "names"), BAD)
+def test_bad_configuration_fails_at_lucia(options: dict[str, Any], error: type[Exception], names: str) -> None:
+    with pytest.raises(error, match=names):
+        lucia(**{"adapter": ADAPTER, "env": "DEV", **options})
+
+
+def test_missing_env_fails() -> None:
+    with pytest.raises(TypeError, match="env"):
+        lucia(adapter=ADAPTER)
