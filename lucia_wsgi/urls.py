@@ -7,14 +7,16 @@ URL reaches its driver: ``schema`` (PostgreSQL) and ``prefix`` (Redis keys).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 __all__ = ["StoreURL", "parse_database_url", "parse_session_url"]
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,18 @@ def _scheme(url: str) -> str:
 
 def _pop_option(url: str, name: str) -> tuple[str, str | None]:
     """``url`` without the query parameter ``name``, and that parameter's value."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    values = [value for key, value in query if key == name]
+    head, question, tail = url.partition("?")
+    if not question:
+        return url, None
+    query, hashmark, fragment = tail.partition("#")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = [value for key, value in pairs if key == name]
     if len(values) > 1:
-        raise ValueError(f"{name} given more than once in {parts.scheme} URL")
+        raise ValueError(f"{name} given more than once in URL")
     if values and not values[0]:
-        raise ValueError(f"empty {name} in {parts.scheme} URL")
-    rest = urlencode([(key, value) for key, value in query if key != name])
-    return urlunsplit(parts._replace(query=rest)), (values[0] if values else None)
+        raise ValueError(f"empty {name} in URL")
+    rest = urlencode([(key, value) for key, value in pairs if key != name])
+    return head + ("?" + rest if rest else "") + hashmark + fragment, (values[0] if values else None)
 
 
 def _sqlite(url: str) -> StoreURL:
@@ -63,6 +68,8 @@ def _postgres(url: str) -> StoreURL:
     except ValueError as error:
         raise ValueError(f"bad postgresql URL: {error}") from None
     target, schema = _pop_option(url, "schema")
+    if schema is not None and not _IDENTIFIER.match(schema):
+        raise ValueError(f"schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), not {schema!r}")
     return StoreURL("postgresql", target, schema)
 
 
