@@ -108,7 +108,9 @@ class CsrfPolicy:
         origins = set()
         for text in trusted_origins:
             origin = parse_origin(text) if isinstance(text, str) else None
-            if origin is None:
+            # "*" is legal in a URL host but never in a browser's Origin: a
+            # wildcard here would silently match nothing, so refuse it.
+            if origin is None or "*" in origin.host:
                 raise ValueError(f"trusted_origins: {text!r} is not an origin like 'https://example.com'")
             origins.add(origin)
         return cls(enabled, force_https, trust_proxy, frozenset(origins))
