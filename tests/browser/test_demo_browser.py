@@ -1,0 +1,158 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright.
+
+Starts ``demo_app.py`` on a free port with a fresh database, then walks the
+whole flow a user would. Never downloads a browser: without
+``/usr/bin/chromium`` or the ``playwright`` package the test is skipped, or
+fails under ``LUCIA_REQUIRE_SERVICES=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import service_unavailable
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEMO = Path(__file__).resolve().parents[2] / "demo_app.py"
+STARTUP_SECONDS = 30
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The demo's base URL, served by waitress in a child process."""
+    log = (tmp_path / "demo.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, str(DEMO), "--db", str(tmp_path / "demo.db"), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=log, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
+        line = process.stdout.readline().decode() if ready else ""
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if match is None:
+            process.kill()
+            process.wait()
+            pytest.fail(f"demo_app.py did not start: {line!r} {(tmp_path / 'demo.log').read_text()!r}")
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        process.stdout.close()
+        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        service_unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def session_cookies(context: Any) -> list[dict[str, Any]]:
+    return [cookie for cookie in context.cookies() if cookie["name"] == "auth_session"]
+
+
+def fill_and_submit(page: Any, username: str, password: str, button: str) -> None:
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.get_by_role("button", name=button).click()
+
+
+def test_sign_up_use_and_sign_out_in_chromium(server: str, browser: Any) -> None:
+    context = browser.new_context(base_url=server)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+
+    # sign up: lands on the profile, signed in
+    page.goto("/signup")
+    fill_and_submit(page, "alice", "correct horse battery", "Create account")
+    page.wait_for_url(f"{server}/profile")
+    assert page.text_content("#username") == "alice"
+    assert "UTC" in (page.text_content("#expires") or "")
+
+    # a reload keeps the session
+    page.reload()
+    assert page.url == f"{server}/profile"
+    assert page.text_content("#username") == "alice"
+
+    # the cookie is out of JavaScript's reach and Lax
+    (cookie,) = session_cookies(context)
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    assert len(cookie["value"]) == 40
+    assert page.evaluate("document.cookie") == ""
+
+    # client.js from the page
+    user = page.evaluate("async () => (await import('/api/auth/client.js')).getUser()")
+    assert user["username"] == "alice" and user["user_id"]
+
+    # sign out with client.js's signOut(): cookie gone, profile sends to log in
+    with page.expect_response(f"{server}/api/auth/logout") as logout:
+        page.get_by_role("button", name="Log out").click()
+    assert logout.value.status == 200
+    page.wait_for_url(f"{server}/login")
+    assert session_cookies(context) == []
+    page.goto("/profile")
+    assert page.url == f"{server}/login"
+    assert page.evaluate("async () => (await import('/api/auth/client.js')).getUser()") is None
+
+    # a wrong password shows the one generic message
+    fill_and_submit(page, "alice", "wrong password", "Log in")
+    page.wait_for_selector("[role=alert]")
+    assert page.text_content("[role=alert]") == "Invalid username or password."
+    assert session_cookies(context) == []
+
+    # the right one signs in again
+    fill_and_submit(page, "alice", "correct horse battery", "Log in")
+    page.wait_for_url(f"{server}/profile")
+    assert page.text_content("#username") == "alice"
+    context.close()
+
+
+def test_sign_out_without_javascript_uses_the_plain_form(server: str, browser: Any) -> None:
+    context = browser.new_context(base_url=server, java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto("/signup")
+    fill_and_submit(page, "bob", "correct horse battery", "Create account")
+    page.wait_for_url(f"{server}/profile")
+    assert len(session_cookies(context)) == 1
+
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{server}/login")
+    assert f"{server}/logout" in requests and f"{server}/api/auth/logout" not in requests
+    assert session_cookies(context) == []
+    page.goto("/profile")
+    assert page.url == f"{server}/login"
+    context.close()
