@@ -1,0 +1,83 @@
+"""Helpers of the security suite: clock, cheap hash, store snapshots, tally."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from lucia_wsgi.adapters import MemoryAdapter, SQLiteAdapter
+from lucia_wsgi.config import DAY_MS
+from lucia_wsgi.testing import FaultyAdapter
+
+T0 = 1_700_000_000_000
+IDLE = T0 + DAY_MS + 1  # a session created at T0 is idle from here
+FIXTURE_DB = Path("/work/shared/fixtures/lucia-0.3.3.sqlite")
+
+TALLY_LABELS = {
+    "attacks": "attacks tried",
+    "faults": "fault points injected",
+    "concurrent": "concurrent requests",
+    "fuzz": "fuzz examples",
+}
+TALLY: Counter[str] = Counter()
+
+Snapshot = tuple[tuple[tuple[Any, ...], ...], tuple[tuple[Any, ...], ...]]
+
+
+def fast_generate(password: str) -> str:
+    """A cheap stand-in for scrypt, for tests where hashing is not the subject."""
+    return "sha256:" + hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def fast_validate(password: str, hashed: str) -> bool:
+    return hashed == fast_generate(password)
+
+
+FAST_HASH = (fast_generate, fast_validate)
+
+
+class Clock:
+    """An injectable clock (Unix ms) the test moves by hand."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class Tally:
+    """Counts what the suite exercised, by kind (see ``TALLY_LABELS``)."""
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if kind not in TALLY_LABELS:
+            raise ValueError(f"unknown tally {kind!r}")
+        TALLY[kind] += n
+
+
+def new_sqlite(path: Path) -> SQLiteAdapter:
+    adapter = SQLiteAdapter(path)
+    adapter.create_tables(user_attributes={"username": "TEXT"})
+    return adapter
+
+
+def unwrap(adapter: Any) -> Any:
+    return adapter.adapter if isinstance(adapter, FaultyAdapter) else adapter
+
+
+def snapshot(adapter: Any) -> Snapshot:
+    """Every user and session row of an embedded store, sorted: equal snapshots, equal stores."""
+    adapter = unwrap(adapter)
+    if isinstance(adapter, MemoryAdapter):
+        users = [tuple(sorted(row.items())) for row in adapter._users.values()]
+        sessions = [tuple(row) for row in adapter._sessions.values()]
+    else:
+        with closing(sqlite3.connect(adapter.path)) as conn:
+            conn.row_factory = sqlite3.Row
+            users = [tuple(sorted(dict(row).items())) for row in conn.execute('SELECT * FROM "user"')]
+            sessions = [tuple(row) for row in conn.execute('SELECT id, user_id, expires, idle_expires FROM "session"')]
+    return tuple(sorted(users)), tuple(sorted(sessions))
