@@ -104,8 +104,15 @@ class Auth:
     def _verify_bcrypt(self, password: str, hashed: str) -> bool:
         import bcrypt
 
+        # bcrypt(js) hashed the raw UTF-8 (no NFKC) and only ever read its
+        # first 72 bytes; the bcrypt package refuses longer input, so cut it.
+        encode_password(password)
+        secret = password.encode("utf-8")[:72]
         with self._hash_slots:
-            return bool(bcrypt.checkpw(encode_password(password), hashed.encode("ascii")))
+            try:
+                return bool(bcrypt.checkpw(secret, hashed.encode("ascii")))
+            except ValueError:  # a corrupt bcrypt hash (bad salt)
+                return False
 
     def _check_session_id(self, session_id: object) -> str:
         if not is_well_formed_session_id(session_id):
@@ -301,7 +308,7 @@ class Auth:
         if self._atomic is not None:
             swapped = self._atomic.replace_session(old, new, shortened)
         else:
-            swapped = self._replace_session_in_steps(old, new, shortened)
+            swapped = self._replace_session_in_steps(old, new)
         if swapped:
             return self._fresh(new_session_id, new, now)
         # Another request renewed (or someone deleted) this session first:
@@ -311,13 +318,17 @@ class Auth:
             raise LuciaError("AUTH_INVALID_SESSION_ID")
         return to_session(row, now, session_id=old_session_id)  # type: ignore[return-value]
 
-    def _replace_session_in_steps(self, old: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
-        """Renewal for third-party stores without ``replace_session`` (not atomic)."""
+    def _replace_session_in_steps(self, old: SessionRow, new: SessionRow) -> bool:
+        """Renewal for third-party stores without ``replace_session``, as Lucia does it.
+
+        Without a compare-and-set the old row cannot be shortened safely (a
+        logout landing between a delete and a re-insert would be undone), so
+        it is deleted outright: no grace window on such stores.
+        """
         if self._sessions.get_session(old.id) != old:
             return False
         self._sessions.set_session(new)
         self._sessions.delete_session(old.id)
-        self._sessions.set_session(shortened)
         return True
 
     def invalidate_session(self, session_id: str) -> None:
