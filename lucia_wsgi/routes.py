@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
+from http import HTTPStatus
 from importlib import resources
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -36,7 +37,7 @@ from .wsgi import AuthRequest, check_prefix, cookie_start_response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["ApiRoutes", "handle_api_routes", "to_json"]
+__all__ = ["ApiRoutes", "JsonResponse", "handle_api_routes", "to_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +68,31 @@ def to_json(value: object) -> bytes:
     return json.dumps(value, default=_jsonable, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _json(value: object, status: int = 200) -> Response:
-    response = Response(body=to_json(value), status=status, content_type="application/json")
-    response.cache_control = "no-store"
-    return response
+class JsonResponse:
+    """A JSON answer as a tiny WSGI application (no WebOb on the hot ``/user`` path)."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, value: object, status: int = 200) -> None:
+        self.body = to_json(value)
+        self.status = f"{status} {HTTPStatus(status).phrase}"
+        self.headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(self.body))),
+            ("Cache-Control", "no-store"),
+        ]
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(self.status, self.headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
 
 
-def _message(message: str, status: int) -> Response:
-    return _json({"message": message}, status)
+def _message(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"message": message}, status)
 
 
-Handler = Callable[[AuthRequest, "WSGIEnvironment"], Response]
+App = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
+Handler = Callable[[AuthRequest, "WSGIEnvironment"], App]
 
 
 class ApiRoutes:
@@ -107,14 +122,14 @@ class ApiRoutes:
         """
         return self._dispatch(request, environ)(environ, start_response)
 
-    def _dispatch(self, request: AuthRequest, environ: WSGIEnvironment) -> Response:
+    def _dispatch(self, request: AuthRequest, environ: WSGIEnvironment) -> App:
         route = self._routes.get(environ.get("PATH_INFO", ""))
         if route is None:
             return _message("not found", 404)
         methods, handler = route
         if environ.get("REQUEST_METHOD") not in methods:
             response = _message("method not allowed", 405)
-            response.allow = methods
+            response.headers.append(("Allow", ", ".join(methods)))
             return response
         try:
             return handler(request, environ)
@@ -127,10 +142,10 @@ class ApiRoutes:
             logger.exception("lucia_wsgi: %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             return _message("unknown", 500)
 
-    def _user(self, request: AuthRequest, environ: WSGIEnvironment) -> Response:
-        return _json({"user": request.validate_user().user})
+    def _user(self, request: AuthRequest, environ: WSGIEnvironment) -> App:
+        return JsonResponse({"user": request.validate_user().user})
 
-    def _logout(self, request: AuthRequest, environ: WSGIEnvironment) -> Response:
+    def _logout(self, request: AuthRequest, environ: WSGIEnvironment) -> App:
         try:
             session_id = self.auth.validate_request_headers(environ)
         except LuciaError as error:
@@ -140,7 +155,7 @@ class ApiRoutes:
             # renewing) it first; the cookies are cleared only once it is gone.
             self.auth.invalidate_session(session_id)
             request.set_session(None)
-        return _json({})
+        return JsonResponse({})
 
     def _client_js(self, request: AuthRequest, environ: WSGIEnvironment) -> Response:
         response = Response(body=_CLIENT_JS, content_type="text/javascript", charset="utf-8",
