@@ -52,7 +52,7 @@ def _select(rows: list[Case | Skip], only: str | None) -> list[Case | Skip]:
 
 
 def _profile(case: Case, requests: int) -> None:
-    run_batch(case.app, case.environs(min(requests, 1_000)))
+    run_batch(case.app, case.environs(requests // 10))
     environs = case.environs(requests)
     profiler = cProfile.Profile()
     profiler.runcall(run_batch, case.app, environs)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [row for row in rows if isinstance(row, Case)]
         if args.profile:
             case = next(c for c in cases if c.key == args.profile)
-            _profile(case, 2_000 if plan.quick else min(50_000, case.max_batch * 20))
+            _profile(case, min(2_000 if plan.quick else 50_000, case.max_batch * 20))
             return 0
         samples = measure(cases, plan.rounds, plan.warmup_s, plan.batch_s, log)
         results = [summarize(row, samples) for row in rows]

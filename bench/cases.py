@@ -11,7 +11,7 @@ from pathlib import Path
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
 
 from . import dbs
-from .apps import COOKIE_NAME, hello_app, make_auth, make_floor, make_lucia_app
+from .apps import COOKIE_NAME, hello_app, make_auth, make_floor, make_lucia_app, make_write_floor
 from .harness import Case, Environ, base_environ
 
 __all__ = ["Plan", "OTHER_COOKIES", "cookie_header", "repeat", "expect_body", "sqlite_cases"]
@@ -120,9 +120,16 @@ def sqlite_cases(plan: Plan, medium_db: Path) -> list[Case]:
     for key, n in (("small", small), ("medium", medium), ("large", large)):
         path = medium_db if n == medium else dbs.cached_db(n)
         cases.append(_active(f"lucia.active.{key}", f"lucia validate_user, active session ({n:,} sessions)", path, n))
-    pool = dbs.add_idle_sessions(medium_db, plan.renewal_pool, time.time_ns() // 1_000_000)
+    now = time.time_ns() // 1_000_000
+    pool = dbs.add_idle_sessions(medium_db, plan.renewal_pool, now)
+    write_pool = dbs.add_idle_sessions(medium_db, plan.renewal_pool, now, tag="write")
     auth = make_auth(SQLiteAdapter(medium_db))
+    config = auth.config
+    write_floor = make_write_floor(medium_db, config.active_period, config.idle_period, config.renewal_grace)
     cases += [
+        Case("floor.write", "floor + a renewal's write (one SQLite transaction)", write_floor,
+             _pool(write_pool, lambda sid: cookie_header(COOKIE_NAME, sid)), expect_body(dbs.user_id(0), True),
+             max_batch=plan.renewal_batch, note="each request renews a different idle session"),
         Case("lucia.renewal", f"lucia validate_user, renewal due ({medium:,})", make_lucia_app(auth),
              _pool(pool, lambda sid: cookie_header(COOKIE_NAME, sid)), expect_body(dbs.user_id(0), True),
              max_batch=plan.renewal_batch, note="each request renews a different idle session"),

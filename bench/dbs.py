@@ -84,14 +84,15 @@ def working_copy(n: int, directory: Path) -> Path:
     return target
 
 
-def add_idle_sessions(path: Path, count: int, now_ms: int) -> list[str]:
+def add_idle_sessions(path: Path, count: int, now_ms: int, tag: str = "idle") -> list[str]:
     """Insert ``count`` sessions due for renewal at ``now_ms`` (one per user); returns their ids.
 
     They went idle an hour ago and stay idle for a day, each on its own user,
-    so the renewal's dead-session sweep reads one or two rows per user.
+    so the renewal's dead-session sweep reads one or two rows per user. Each
+    ``tag`` gives a different set of ids.
     """
     total = sqlite3.connect(path).execute('SELECT count(*) FROM "user"').fetchone()[0]
-    ids = [hashlib.sha1(f"idle-{i}".encode("ascii")).hexdigest() for i in range(count)]
+    ids = [hashlib.sha1(f"{tag}-{i}".encode("ascii")).hexdigest() for i in range(count)]
     rows = [(sid, user_id(i % total), now_ms - 3_600_000, now_ms + _DAY_MS) for i, sid in enumerate(ids)]
     conn = sqlite3.connect(path, isolation_level=None)
     try:

@@ -24,7 +24,7 @@ from tests.conftest import service_unavailable
 REPO = Path(__file__).resolve().parent.parent
 
 LOCAL_ROWS = ["hello", "floor", "floor.split", "lucia.active.small", "lucia.active.medium", "lucia.active.large",
-              "lucia.renewal", "lucia.anonymous", "lucia.api_user"]
+              "floor.write", "lucia.renewal", "lucia.anonymous", "lucia.api_user"]
 SERVICE_ROWS = ["floor.postgres", "lucia.postgres", "floor.redis", "lucia.redis"]
 PEER_ROWS = ["peer.beaker", "peer.flask_login", "peer.django"]
 
