@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from psycopg import Connection, errors, sql
+from psycopg import Connection, Cursor, errors, sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -130,13 +131,28 @@ class PostgresAdapter:
                 self._queries = self._render(conn)
             yield conn, self._queries
 
+    def _select(self, cursor: Cursor[Any], query: str, params: tuple[Any, ...]) -> Cursor[Any]:
+        """Run a read, surviving a ``user`` table that changed shape under a prepared ``SELECT *``."""
+        try:
+            return cursor.execute(query, params, prepare=self._prepare)
+        except errors.FeatureNotSupported:
+            # "cached plan must not change result type": a column was added or
+            # dropped (say, by `lucia-wsgi init --attr` while the app runs).
+            # Drop this connection's prepared statements (psycopg forgets its
+            # own on DEALLOCATE ALL) and read again; a second failure is real.
+            conn = cursor.connection
+            if conn.info.transaction_status == TransactionStatus.INERROR:
+                conn.rollback()
+            conn.execute("DEALLOCATE ALL")
+            return cursor.execute(query, params, prepare=self._prepare)
+
     def _one(self, key: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self._connection() as (conn, q):
             return conn.execute(q[key], params, prepare=self._prepare).fetchone()
 
     def _user(self, key: str, params: tuple[Any, ...]) -> UserRow | None:
         with self._connection() as (conn, q):
-            return conn.cursor(row_factory=dict_row).execute(q[key], params, prepare=self._prepare).fetchone()
+            return self._select(conn.cursor(row_factory=dict_row), q[key], params).fetchone()
 
     def _rowcount(self, key: str, params: tuple[Any, ...]) -> int:
         with self._connection() as (conn, q):
@@ -176,6 +192,13 @@ class PostgresAdapter:
             self._columns = frozenset(column.name for column in description)
         return self._columns
 
+    def _check(self, values: Mapping[str, Any]) -> None:
+        try:
+            check_user_values(values, self.user_columns())
+        except ValueError:
+            self._columns = None  # another process may have added the column since: look again
+            check_user_values(values, self.user_columns())
+
     # users
 
     def get_user(self, user_id: str) -> UserRow | None:
@@ -185,7 +208,7 @@ class PostgresAdapter:
         return self._user("get_user_by_provider_id", (provider_id,))
 
     def set_user(self, user_id: str | None, values: Mapping[str, Any]) -> UserRow:
-        check_user_values(values, self.user_columns())
+        self._check(values)
         row = {"id": user_id or new_user_id(), **values}
         statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
             self._table("user"), sql.SQL(", ").join(map(sql.Identifier, row)),
@@ -199,7 +222,7 @@ class PostgresAdapter:
         return stored
 
     def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow:
-        check_user_values(values, self.user_columns())
+        self._check(values)
         if not values:
             stored = self.get_user(user_id)
         else:
@@ -229,11 +252,14 @@ class PostgresAdapter:
 
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
         with self._connection() as (conn, q):
-            cursor = conn.execute(q["get_session_and_user"], (session_id,), prepare=self._prepare)
+            cursor = self._select(conn.cursor(), q["get_session_and_user"], (session_id,))
             row = cursor.fetchone()
             if row is None:
                 return None
-            names = [column.name for column in cursor.description or []][4:]
+            result = cursor.pgresult
+            assert result is not None
+            encoding = conn.info.encoding
+            names = [(result.fname(i) or b"").decode(encoding) for i in range(4, result.nfields)]
         return SessionRow(row[0], row[1], row[2], row[3]), dict(zip(names, row[4:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:

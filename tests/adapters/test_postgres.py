@@ -87,6 +87,24 @@ def test_create_tables_twice_keeps_rows_and_adds_missing_columns(pg: PostgresAda
     assert pg.get_user(user_id)["username"] == "alice"  # type: ignore[index]
 
 
+def test_a_column_added_by_another_process_is_seen_by_running_adapters(
+        pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    user_id = add_user(pg)
+    pg.set_session(session(user_id))
+    for _ in range(6):  # past psycopg's threshold: the statements are prepared now
+        pg.get_user(user_id)
+        pg.get_session_and_user_by_session_id("a" * 40)
+    dsn, name = schema
+    other = PostgresAdapter(dsn, schema=name)
+    try:
+        other.create_tables(user_attributes={"username": "TEXT", "nickname": "TEXT"})
+    finally:
+        other.close()
+    assert pg.get_user(user_id)["nickname"] is None  # type: ignore[index]
+    assert pg.get_session_and_user_by_session_id("a" * 40)[1]["nickname"] is None  # type: ignore[index]
+    assert pg.update_user(user_id, {"nickname": "al"})["nickname"] == "al"
+
+
 def test_concurrent_create_tables_all_succeed(schema: tuple[str, str]) -> None:
     dsn, name = schema
     adapters = [PostgresAdapter(dsn, schema=name) for _ in range(4)]
