@@ -15,13 +15,14 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from multiprocess_app import open_stores
@@ -48,6 +49,7 @@ class Server:
     name: str
     port: int
     process: subprocess.Popen[str]
+    log: IO[str]
 
     def request(self, method: str, path: str, *, session_id: str | None = None, body: object = None) -> Reply:
         headers = {"Origin": f"http://127.0.0.1:{self.port}"}
@@ -70,15 +72,18 @@ class Server:
 
 def start_server(name: str, argv: list[str]) -> Server:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    # stderr goes to a file: a pipe nobody reads could fill up and stall the server.
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen([sys.executable, str(HERE / "multiprocess_app.py"), "--name", name, *argv],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     ready, _, _ = select.select([process.stdout], [], [], 30)
     line = process.stdout.readline() if ready and process.stdout else ""
     if not line.strip().isdigit():
         process.kill()
-        _, errors = process.communicate(timeout=10)
-        pytest.fail(f"server {name} did not start: {errors[-2000:]}")
-    return Server(name, int(line), process)
+        process.wait(timeout=10)
+        log.seek(0)
+        pytest.fail(f"server {name} did not start: {log.read()[-2000:]}")
+    return Server(name, int(line), process, log)
 
 
 def stop_server(server: Server) -> None:
@@ -88,6 +93,7 @@ def stop_server(server: Server) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.communicate()
+    server.log.close()
 
 
 @pytest.fixture(params=[pytest.param("postgresql", id="postgresql"),
@@ -117,17 +123,12 @@ def store_handles(stores: list[str]) -> Iterator[tuple[Any, Any]]:
 
 @pytest.fixture
 def servers(stores: list[str], store_handles: tuple[Any, Any]) -> Iterator[tuple[Server, Server]]:
-    started: list[Server] = []
-    threads = [threading.Thread(target=lambda name=name: started.append(start_server(name, stores)))
-               for name in ("A", "B")]
+    with ThreadPoolExecutor(2) as pool:  # start both at once
+        futures = [pool.submit(start_server, name, stores) for name in ("A", "B")]
+    started = [future.result() for future in futures if future.exception() is None]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(started) == 2
-        started.sort(key=lambda server: server.name)
-        yield started[0], started[1]
+        a, b = (future.result() for future in futures)  # re-raises a failed start
+        yield a, b
     finally:
         for server in started:
             stop_server(server)
