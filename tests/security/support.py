@@ -66,7 +66,51 @@ def new_sqlite(path: Path) -> SQLiteAdapter:
 
 
 def unwrap(adapter: Any) -> Any:
-    return adapter.adapter if isinstance(adapter, FaultyAdapter) else adapter
+    """The store under any wrappers (``FaultyAdapter``, ``BasicStore``)."""
+    while isinstance(adapter, (FaultyAdapter, BasicStore)):
+        adapter = adapter.adapter
+    return adapter
+
+
+class BasicStore:
+    """Only the required adapter protocol of a store: what a third-party adapter may offer.
+
+    Without ``replace_session`` ``Auth`` renews in steps, and without the join
+    it reads the session and the user separately.
+    """
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+
+    def get_user(self, user_id: str) -> Any:
+        return self.adapter.get_user(user_id)
+
+    def get_user_by_provider_id(self, provider_id: str) -> Any:
+        return self.adapter.get_user_by_provider_id(provider_id)
+
+    def set_user(self, user_id: str | None, values: Any) -> Any:
+        return self.adapter.set_user(user_id, values)
+
+    def update_user(self, user_id: str, values: Any) -> Any:
+        return self.adapter.update_user(user_id, values)
+
+    def delete_user(self, user_id: str) -> None:
+        self.adapter.delete_user(user_id)
+
+    def get_session(self, session_id: str) -> Any:
+        return self.adapter.get_session(session_id)
+
+    def get_sessions_by_user_id(self, user_id: str) -> Any:
+        return self.adapter.get_sessions_by_user_id(user_id)
+
+    def set_session(self, row: Any) -> None:
+        self.adapter.set_session(row)
+
+    def delete_session(self, *session_ids: str) -> None:
+        self.adapter.delete_session(*session_ids)
+
+    def delete_sessions_by_user_id(self, user_id: str) -> None:
+        self.adapter.delete_sessions_by_user_id(user_id)
 
 
 def snapshot(adapter: Any) -> Snapshot:
