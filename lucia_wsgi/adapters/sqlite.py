@@ -240,19 +240,25 @@ class SQLiteAdapter:
         ).rowcount
 
 
+# SQLite names the failed constraint in the message ("UNIQUE constraint
+# failed: user.provider_id"); match it whole, so a NOT NULL failure on the
+# same column is not mistaken for a duplicate.
+_UNIQUE = "UNIQUE constraint failed: "
+
+
 def _user_error(error: sqlite3.IntegrityError) -> LuciaError | sqlite3.IntegrityError:
     message = str(error)
-    if "user.provider_id" in message:
+    if message == _UNIQUE + "user.provider_id":
         return LuciaError("AUTH_DUPLICATE_PROVIDER_ID")
-    if "user.id" in message:
+    if message == _UNIQUE + "user.id":
         return LuciaError("AUTH_DUPLICATE_USER_DATA")
     return error
 
 
 def _session_error(error: sqlite3.IntegrityError) -> LuciaError | sqlite3.IntegrityError:
     message = str(error)
-    if "FOREIGN KEY" in message:
+    if message == "FOREIGN KEY constraint failed":
         return LuciaError("AUTH_INVALID_USER_ID")
-    if "session.id" in message:
+    if message == _UNIQUE + "session.id":
         return LuciaError("AUTH_DUPLICATE_SESSION_ID")
     return error
