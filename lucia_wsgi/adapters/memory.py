@@ -116,10 +116,15 @@ class MemoryAdapter:
 
     # maintenance
 
-    def delete_dead_sessions(self, now: int) -> int:
-        """Delete every session dead at ``now`` (ms); returns how many went."""
+    def count_dead_sessions(self, now: int) -> int:
+        """How many sessions are dead at ``now`` (ms)."""
+        with self._lock:
+            return sum(1 for s in self._sessions.values() if now > s.idle_expires)
+
+    def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
+        """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went."""
         with self._lock:
             dead = [s.id for s in self._sessions.values() if now > s.idle_expires]
-            for session_id in dead:
+            for session_id in dead[:limit]:
                 del self._sessions[session_id]
-            return len(dead)
+            return len(dead[:limit])
