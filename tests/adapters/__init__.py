@@ -1,0 +1,1 @@
+"""Adapter tests: one shared contract (``contract.py``) and a module per store."""

@@ -1,0 +1,397 @@
+"""The adapter contract: one test class every store must pass.
+
+To test a store, subclass :class:`AdapterContract` in ``tests/adapters/test_<store>.py``
+and override only fixtures::
+
+    from .contract import AdapterContract
+
+    class TestMyStore(AdapterContract):
+        @pytest.fixture
+        def adapter(self, tmp_path):          # a fresh, empty store per test,
+            store = MyStore(...)              # users table with a ``username TEXT``
+            store.create_tables(user_attributes={"username": "TEXT"})
+            yield store
+            store.close()
+
+        @pytest.fixture
+        def second_adapter(self, adapter):    # another client of the *same* store
+            return MyStore(...)               # (for MemoryAdapter: ``adapter`` itself)
+
+Optional knobs:
+
+- ``thread_done`` fixture: called at the end of each worker thread of the
+  concurrency tests (SQLite closes that thread's connection there).
+- ``stores_users = False`` for a session store paired with a user store through a
+  small wrapper exposing both: the tests that need the two in one store (a
+  session for an unknown user refused by the store, ``delete_user`` taking the
+  user's sessions, the one-query join) are then not collected.
+- ``nul_error``: the exception a store that cannot hold NUL characters raises
+  instead of truncating (``None``: NUL round-trips).
+
+Expiries are relative to the real clock and in the future, so stores that expire
+keys by wall-clock time (Redis) keep every row a test writes; "dead" is then
+tested by passing a later ``now`` to the maintenance methods.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pytest
+
+from lucia_wsgi import LuciaError
+from lucia_wsgi.session import SessionRow
+
+DAY = 86_400_000
+#: Values that must be stored and matched verbatim, never interpreted.
+AWKWARD_VALUES = [
+    pytest.param("'; DROP TABLE \"user\"; --", id="sql-injection"),
+    pytest.param('a"b\'c\\d`e', id="quotes-and-backslash"),
+    pytest.param("100% _match_ [x]*?", id="like-and-glob-wildcards"),
+    pytest.param("ünï ✓ 🔑 \u200b", id="unicode"),
+    pytest.param("a:b::c:", id="colons"),
+    pytest.param("  padded\t\n", id="whitespace"),
+    pytest.param("{\"id\": 1}", id="json"),
+    pytest.param("x" * 2000, id="long"),
+]
+_JOINT_ONLY = (
+    "test_session_for_unknown_user_is_refused",
+    "test_delete_user_takes_their_sessions",
+    "test_session_and_user_in_one_query",
+)
+
+
+def _sid(char: str) -> str:
+    return char * 40
+
+
+class AdapterContract:
+    """Every protocol method and error of SPEC §10, for the ``adapter`` fixture's store."""
+
+    stores_users: ClassVar[bool] = True
+    nul_error: ClassVar[type[BaseException] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.stores_users:
+            for name in _JOINT_ONLY:
+                setattr(cls, name, None)  # not collected: the paired stores cannot promise it
+
+    # fixtures subclasses may override -------------------------------------------
+
+    @pytest.fixture
+    def thread_done(self) -> Callable[[Any], None]:
+        return lambda adapter: None
+
+    @pytest.fixture
+    def now(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    # helpers ------------------------------------------------------------------
+
+    @staticmethod
+    def add_user(adapter: Any, name: str, user_id: str | None = None, **extra: Any) -> dict[str, Any]:
+        values = {"provider_id": f"username:{name}", "hashed_password": f"hash-{name}", "username": name.title()}
+        return dict(adapter.set_user(user_id or f"user-{name}", {**values, **extra}))
+
+    @staticmethod
+    def row(char: str, user_id: str, now: int, offset: int = 0) -> SessionRow:
+        """A session live for a day from ``now + offset``, idle for a day more."""
+        return SessionRow(_sid(char), user_id, now + DAY + offset, now + 2 * DAY + offset)
+
+    # users -------------------------------------------------------------------
+
+    def test_set_user_returns_the_stored_row(self, adapter: Any) -> None:
+        row = adapter.set_user("user-alice", {"provider_id": "username:alice", "hashed_password": "h",
+                                              "username": "Alice"})
+        expected = {"id": "user-alice", "provider_id": "username:alice", "hashed_password": "h", "username": "Alice"}
+        assert row == expected
+        assert adapter.get_user("user-alice") == expected
+        assert adapter.get_user_by_provider_id("username:alice") == expected
+
+    def test_set_user_without_id_lets_the_store_choose(self, adapter: Any) -> None:
+        first = adapter.set_user(None, {"provider_id": "username:a"})
+        second = adapter.set_user(None, {"provider_id": "username:b"})
+        assert isinstance(first["id"], str) and first["id"] and first["id"] != second["id"]
+        assert adapter.get_user(first["id"])["provider_id"] == "username:a"
+
+    def test_user_without_password_has_null_hash(self, adapter: Any) -> None:
+        adapter.set_user("user-gh", {"provider_id": "github:1"})
+        stored = adapter.get_user("user-gh")
+        assert stored["hashed_password"] is None
+        assert stored.get("username") is None
+
+    def test_unknown_users_are_none(self, adapter: Any) -> None:
+        self.add_user(adapter, "alice")
+        assert adapter.get_user("user-nobody") is None
+        assert adapter.get_user_by_provider_id("username:nobody") is None
+        assert adapter.get_user_by_provider_id("username:ALICE") is None
+
+    def test_duplicate_provider_id_on_set(self, adapter: Any) -> None:
+        first = self.add_user(adapter, "alice")
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):
+            adapter.set_user("user-other", {"provider_id": "username:alice"})
+        assert adapter.get_user("user-other") is None
+        assert adapter.get_user_by_provider_id("username:alice") == first
+
+    def test_duplicate_user_id_on_set(self, adapter: Any) -> None:
+        first = self.add_user(adapter, "alice")
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_USER_DATA"):
+            adapter.set_user("user-alice", {"provider_id": "username:other"})
+        assert adapter.get_user("user-alice") == first
+        assert adapter.get_user_by_provider_id("username:other") is None
+
+    def test_values_cannot_set_the_id(self, adapter: Any) -> None:
+        with pytest.raises(ValueError):
+            adapter.set_user(None, {"provider_id": "username:x", "id": "forced"})
+        assert adapter.get_user("forced") is None
+
+    def test_update_user_returns_the_whole_row(self, adapter: Any) -> None:
+        self.add_user(adapter, "alice")
+        updated = adapter.update_user("user-alice", {"username": "Alicia", "hashed_password": None})
+        expected = {"id": "user-alice", "provider_id": "username:alice", "hashed_password": None,
+                    "username": "Alicia"}
+        assert updated == expected
+        assert adapter.get_user("user-alice") == expected
+
+    def test_update_user_with_no_values_returns_the_row(self, adapter: Any) -> None:
+        stored = self.add_user(adapter, "alice")
+        assert adapter.update_user("user-alice", {}) == stored
+
+    def test_update_user_provider_id(self, adapter: Any) -> None:
+        self.add_user(adapter, "alice")
+        adapter.update_user("user-alice", {"provider_id": "email:alice@example.com"})
+        assert adapter.get_user_by_provider_id("username:alice") is None
+        assert adapter.get_user_by_provider_id("email:alice@example.com")["id"] == "user-alice"
+        self.add_user(adapter, "alice", user_id="user-new")  # the old provider id is free again
+
+    def test_duplicate_provider_id_on_update(self, adapter: Any) -> None:
+        alice, bob = self.add_user(adapter, "alice"), self.add_user(adapter, "bob")
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):
+            adapter.update_user("user-bob", {"provider_id": "username:alice", "username": "Changed"})
+        assert adapter.get_user("user-alice") == alice
+        assert adapter.get_user("user-bob") == bob
+
+    @pytest.mark.parametrize("values", [pytest.param({"username": "x"}, id="values"),
+                                        pytest.param({}, id="no-values")])
+    def test_update_unknown_user(self, adapter: Any, values: dict[str, Any]) -> None:
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+            adapter.update_user("user-nobody", values)
+        assert adapter.get_user("user-nobody") is None
+
+    def test_returned_rows_are_copies(self, adapter: Any) -> None:
+        row = self.add_user(adapter, "alice")
+        got = adapter.get_user("user-alice")
+        got["username"] = "Mallory"
+        row["username"] = "Mallory"
+        assert adapter.get_user("user-alice")["username"] == "Alice"
+
+    def test_delete_user(self, adapter: Any) -> None:
+        self.add_user(adapter, "alice")
+        bob = self.add_user(adapter, "bob")
+        adapter.delete_user("user-alice")
+        adapter.delete_user("user-alice")
+        adapter.delete_user("user-nobody")
+        assert adapter.get_user("user-alice") is None
+        assert adapter.get_user_by_provider_id("username:alice") is None
+        assert adapter.get_user("user-bob") == bob
+        self.add_user(adapter, "alice")
+
+    def test_delete_user_takes_their_sessions(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        adapter.set_session(self.row("a", "user-alice", now))
+        adapter.set_session(self.row("b", "user-bob", now))
+        adapter.delete_user("user-alice")
+        assert adapter.get_session(_sid("a")) is None
+        assert adapter.get_sessions_by_user_id("user-alice") == []
+        assert adapter.get_session(_sid("b")) == self.row("b", "user-bob", now)
+
+    # sessions ------------------------------------------------------------------
+
+    def test_set_and_get_session(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.row("a", "user-alice", now)
+        assert adapter.set_session(row) is None
+        stored = adapter.get_session(_sid("a"))
+        assert stored == row
+        assert isinstance(stored, SessionRow)
+        assert [type(value) for value in stored] == [str, str, int, int]
+        assert adapter.get_session(_sid("z")) is None
+
+    def test_session_for_unknown_user_is_refused(self, adapter: Any, now: int) -> None:
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+            adapter.set_session(self.row("a", "user-nobody", now))
+        assert adapter.get_session(_sid("a")) is None
+
+    def test_duplicate_session_id(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        first = self.row("a", "user-alice", now)
+        adapter.set_session(first)
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+            adapter.set_session(self.row("a", "user-bob", now, offset=1))
+        assert adapter.get_session(_sid("a")) == first
+        assert adapter.get_sessions_by_user_id("user-bob") == []
+
+    def test_get_sessions_by_user_id(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        mine = {self.row("a", "user-alice", now), self.row("b", "user-alice", now, offset=1)}
+        for row in (*mine, self.row("c", "user-bob", now)):
+            adapter.set_session(row)
+        found = adapter.get_sessions_by_user_id("user-alice")
+        assert len(found) == 2 and set(found) == mine
+        assert adapter.get_sessions_by_user_id("user-nobody") == []
+
+    def test_delete_session(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        for char in "abcd":
+            adapter.set_session(self.row(char, "user-alice", now))
+        adapter.delete_session(_sid("a"), _sid("c"), _sid("z"))
+        adapter.delete_session()
+        adapter.delete_session(_sid("b"))
+        assert adapter.get_sessions_by_user_id("user-alice") == [self.row("d", "user-alice", now)]
+
+    def test_delete_sessions_by_user_id(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        adapter.set_session(self.row("a", "user-alice", now))
+        adapter.set_session(self.row("b", "user-alice", now))
+        adapter.set_session(self.row("c", "user-bob", now))
+        adapter.delete_sessions_by_user_id("user-alice")
+        adapter.delete_sessions_by_user_id("user-nobody")
+        assert adapter.get_sessions_by_user_id("user-alice") == []
+        assert adapter.get_session(_sid("a")) is None
+        assert adapter.get_sessions_by_user_id("user-bob") == [self.row("c", "user-bob", now)]
+        assert adapter.get_user("user-alice") is not None
+
+    def test_session_and_user_in_one_query(self, adapter: Any, now: int) -> None:
+        alice = self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        adapter.set_session(self.row("a", "user-alice", now))
+        assert adapter.get_session_and_user_by_session_id(_sid("a")) == (self.row("a", "user-alice", now), alice)
+        assert adapter.get_session_and_user_by_session_id(_sid("z")) is None
+
+    # renewal -------------------------------------------------------------------
+
+    def test_replace_session_swaps_in_one_step(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        old = self.row("a", "user-alice", now)
+        adapter.set_session(old)
+        new, shortened = self.row("n", "user-alice", now, offset=5), SessionRow(old.id, old.user_id, now, now)
+        assert adapter.replace_session(old, new, shortened) is True
+        assert adapter.get_session(old.id) == shortened
+        assert adapter.get_session(new.id) == new
+        assert set(adapter.get_sessions_by_user_id("user-alice")) == {shortened, new}
+
+    def test_replace_session_with_stale_expectation_changes_nothing(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        stored = self.row("a", "user-alice", now)
+        adapter.set_session(stored)
+        stale = stored._replace(expires=stored.expires - 1)
+        new = self.row("n", "user-alice", now)
+        assert adapter.replace_session(stale, new, SessionRow(stored.id, stored.user_id, now, now)) is False
+        assert adapter.get_session(stored.id) == stored
+        assert adapter.get_session(new.id) is None
+
+    def test_replace_session_of_a_deleted_row_changes_nothing(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        old = self.row("a", "user-alice", now)
+        adapter.set_session(old)
+        adapter.delete_session(old.id)
+        new = self.row("n", "user-alice", now)
+        assert adapter.replace_session(old, new, SessionRow(old.id, old.user_id, now, now)) is False
+        assert adapter.get_session(old.id) is None
+        assert adapter.get_session(new.id) is None
+
+    def test_concurrent_replacements_let_exactly_one_win(
+        self, adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        self.add_user(adapter, "alice")
+        old = self.row("a", "user-alice", now)
+        adapter.set_session(old)
+        shortened = SessionRow(old.id, old.user_id, now, now)
+        chars = "bcdefghi"
+        barrier = threading.Barrier(len(chars))
+        won: dict[str, bool] = {}
+
+        def renew(char: str) -> None:
+            barrier.wait()
+            try:
+                won[char] = adapter.replace_session(old, self.row(char, "user-alice", now), shortened)
+            finally:
+                thread_done(adapter)
+
+        threads = [threading.Thread(target=renew, args=(char,)) for char in chars]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        winners = [char for char, result in won.items() if result]
+        assert len(won) == len(chars) and len(winners) == 1
+        assert set(adapter.get_sessions_by_user_id("user-alice")) == {
+            shortened, self.row(winners[0], "user-alice", now)}
+
+    # values ----------------------------------------------------------------------
+
+    @pytest.mark.parametrize("value", AWKWARD_VALUES)
+    def test_awkward_values_round_trip(self, adapter: Any, now: int, value: str) -> None:
+        user_id = "u" + value
+        adapter.set_user(user_id, {"provider_id": "p:" + value, "hashed_password": value, "username": value})
+        expected = {"id": user_id, "provider_id": "p:" + value, "hashed_password": value, "username": value}
+        assert adapter.get_user(user_id) == expected
+        assert adapter.get_user_by_provider_id("p:" + value) == expected
+        assert adapter.get_user_by_provider_id("p:" + value[:-1]) is None
+        row = SessionRow(_sid("a"), user_id, now + DAY, now + 2 * DAY)
+        adapter.set_session(row)
+        assert adapter.get_sessions_by_user_id(user_id) == [row]
+        adapter.delete_sessions_by_user_id(user_id)
+        assert adapter.get_session(row.id) is None
+        adapter.delete_user(user_id)
+        assert adapter.get_user(user_id) is None
+
+    def test_nul_is_kept_or_refused_never_truncated(self, adapter: Any) -> None:
+        values = {"provider_id": "p:a\x00b", "hashed_password": "h\x00", "username": "\x00"}
+        if self.nul_error is None:
+            adapter.set_user("user-nul", values)
+            assert adapter.get_user("user-nul") == {"id": "user-nul", **values}
+            assert adapter.get_user_by_provider_id("p:a\x00b")["id"] == "user-nul"
+        else:
+            with pytest.raises(self.nul_error):
+                adapter.set_user("user-nul", values)
+            assert adapter.get_user("user-nul") is None
+        assert adapter.get_user_by_provider_id("p:a") is None
+
+    # visibility and maintenance ----------------------------------------------------
+
+    def test_writes_are_visible_to_another_client(self, adapter: Any, second_adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        adapter.set_session(self.row("a", "user-alice", now))
+        assert second_adapter.get_user("user-alice")["username"] == "Alice"
+        assert second_adapter.get_session(_sid("a")) == self.row("a", "user-alice", now)
+        adapter.update_user("user-alice", {"username": "Alicia"})
+        adapter.delete_session(_sid("a"))
+        assert second_adapter.get_user_by_provider_id("username:alice")["username"] == "Alicia"
+        assert second_adapter.get_session(_sid("a")) is None
+        second_adapter.set_session(self.row("b", "user-alice", now))
+        assert adapter.get_session(_sid("b")) == self.row("b", "user-alice", now)
+
+    def test_dead_sessions_are_counted_and_deleted_in_batches(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        later = now + 2 * DAY  # the moment the sweep runs
+        edge = self.row("a", "user-alice", now)  # idle_expires == later: still idle, not dead
+        dead = [self.row("b", "user-alice", now, offset=-1), self.row("c", "user-alice", now, offset=-2)]
+        live = self.row("d", "user-alice", now, offset=DAY)
+        for row in (edge, *dead, live):
+            adapter.set_session(row)
+        assert adapter.count_dead_sessions(later) == 2
+        assert adapter.delete_dead_sessions(later, 1) == 1
+        assert adapter.count_dead_sessions(later) == 1
+        assert adapter.delete_dead_sessions(later) == 1
+        assert adapter.delete_dead_sessions(later) == 0
+        assert set(adapter.get_sessions_by_user_id("user-alice")) == {edge, live}
+        assert adapter.count_dead_sessions(now) == 0

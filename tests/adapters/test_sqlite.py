@@ -1,0 +1,164 @@
+"""SQLiteAdapter: the adapter contract, plus schema handling and error mapping."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lucia_wsgi import LuciaError
+from lucia_wsgi.adapters import SQLiteAdapter
+from lucia_wsgi.session import SessionRow
+
+from .contract import AdapterContract
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "auth.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SQLiteAdapter]:
+    adapter = SQLiteAdapter(path)
+    adapter.create_tables(user_attributes={"username": "TEXT"})
+    yield adapter
+    adapter.close()
+
+
+class TestSQLiteAdapter(AdapterContract):
+    @pytest.fixture
+    def adapter(self, store: SQLiteAdapter) -> SQLiteAdapter:
+        return store
+
+    @pytest.fixture
+    def second_adapter(self, path: Path) -> Iterator[SQLiteAdapter]:
+        other = SQLiteAdapter(path)
+        yield other
+        other.close()
+
+    @pytest.fixture
+    def thread_done(self) -> Callable[[Any], None]:
+        return lambda adapter: adapter.close()
+
+
+def _raw(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_connections_use_wal_and_foreign_keys(store: SQLiteAdapter) -> None:
+    assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_create_tables_is_idempotent_and_adds_missing_columns(store: SQLiteAdapter, path: Path) -> None:
+    store.set_user("user-alice", {"provider_id": "username:alice", "username": "Alice"})
+    store.create_tables(user_attributes={"username": "TEXT", "age": "INTEGER"})
+    store.create_tables(user_attributes={"username": "TEXT", "age": "INTEGER"})
+    assert store.user_columns() == {"id", "provider_id", "hashed_password", "username", "age"}
+    assert store.update_user("user-alice", {"age": 41})["age"] == 41
+    assert _raw(path, 'SELECT id, username, age FROM "user"') == [("user-alice", "Alice", 41)]
+
+
+def test_schema_is_lucias(store: SQLiteAdapter, path: Path) -> None:
+    columns = {table: [(r[1], r[2], r[3], r[5]) for r in _raw(path, f'PRAGMA table_info("{table}")')]
+               for table in ("user", "session")}
+    assert columns == {
+        "user": [("id", "TEXT", 0, 1), ("provider_id", "TEXT", 1, 0), ("hashed_password", "TEXT", 0, 0),
+                 ("username", "TEXT", 0, 0)],
+        "session": [("id", "TEXT", 0, 1), ("user_id", "TEXT", 1, 0), ("expires", "INTEGER", 1, 0),
+                    ("idle_expires", "INTEGER", 1, 0)],
+    }
+    assert _raw(path, 'PRAGMA foreign_key_list("session")')[0][2:5] == ("user", "user_id", "id")
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        pytest.param({'x" TEXT); DROP TABLE "user"; --': "TEXT"}, id="name-injection"),
+        pytest.param({"nickname": "TEXT); DROP TABLE session; --"}, id="type-injection"),
+        pytest.param({"": "TEXT"}, id="empty-name"),
+        pytest.param({"1st": "TEXT"}, id="name-starting-with-digit"),
+    ],
+)
+def test_unsafe_attribute_definitions_are_refused(store: SQLiteAdapter, attributes: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        store.create_tables(user_attributes=attributes)
+    assert store.user_columns() == {"id", "provider_id", "hashed_password", "username"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"provider_id": "username:x", 'username" = 1; --': "x"}, id="injection-as-column"),
+        pytest.param({"provider_id": "username:x", "nickname": "x"}, id="unknown-column"),
+        pytest.param({"provider_id": "username:x", 1: "x"}, id="non-string-column"),
+    ],
+)
+def test_only_existing_columns_can_be_written(store: SQLiteAdapter, values: dict[Any, str]) -> None:
+    with pytest.raises(ValueError):
+        store.set_user(None, values)
+    store.set_user("user-x", {"provider_id": "username:y"})
+    with pytest.raises(ValueError):
+        store.update_user("user-x", values)
+    assert store.get_user_by_provider_id("username:x") is None
+
+
+def test_existing_database_attributes_are_found_without_configuration(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE user (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, hashed_password TEXT, "
+        "username TEXT, plan TEXT);"
+        "INSERT INTO user VALUES ('user-1', 'username:one', NULL, 'One', 'pro');"
+    )
+    conn.close()
+    adapter = SQLiteAdapter(path)
+    try:
+        assert adapter.get_user("user-1") == {"id": "user-1", "provider_id": "username:one",
+                                              "hashed_password": None, "username": "One", "plan": "pro"}
+        assert adapter.update_user("user-1", {"plan": "free"})["plan"] == "free"
+    finally:
+        adapter.close()
+
+
+def test_other_integrity_errors_propagate_unchanged(store: SQLiteAdapter) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        store.set_user("user-1", {"username": "no provider id"})
+    store.set_user("user-2", {"provider_id": "p:2"})
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        store.update_user("user-2", {"provider_id": None})
+
+
+def test_store_errors_propagate_unchanged(store: SQLiteAdapter, path: Path) -> None:
+    _raw(path, 'DROP TABLE "session"')
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        store.get_session("a" * 40)
+
+
+def test_failed_renewal_rolls_back(store: SQLiteAdapter) -> None:
+    store.set_user("user-1", {"provider_id": "p:1"})
+    old = SessionRow("a" * 40, "user-1", 10, 20)
+    taken = SessionRow("b" * 40, "user-1", 10, 20)
+    store.set_session(old)
+    store.set_session(taken)
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+        store.replace_session(old, taken._replace(expires=30), SessionRow(old.id, "user-1", 15, 15))
+    assert store.get_session(old.id) == old
+    assert store.get_session(taken.id) == taken
+
+
+def test_memory_database_works_in_one_thread() -> None:
+    adapter = SQLiteAdapter(":memory:")
+    try:
+        adapter.create_tables()
+        adapter.set_user("user-1", {"provider_id": "p:1"})
+        assert adapter.get_user("user-1") == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
+    finally:
+        adapter.close()
