@@ -102,6 +102,11 @@ class AdapterContract:
         """A session live for a day from ``now + offset``, idle for a day more."""
         return SessionRow(_sid(char), user_id, now + DAY + offset, now + 2 * DAY + offset)
 
+    @staticmethod
+    def grace(row: SessionRow, now: int) -> SessionRow:
+        """``row`` shortened to a grace window ending a minute after ``now``."""
+        return SessionRow(row.id, row.user_id, now + 60_000, now + 60_000)
+
     # users -------------------------------------------------------------------
 
     def test_set_user_returns_the_stored_row(self, adapter: Any) -> None:
@@ -282,7 +287,7 @@ class AdapterContract:
         self.add_user(adapter, "alice")
         old = self.row("a", "user-alice", now)
         adapter.set_session(old)
-        new, shortened = self.row("n", "user-alice", now, offset=5), SessionRow(old.id, old.user_id, now, now)
+        new, shortened = self.row("n", "user-alice", now, offset=5), self.grace(old, now)
         assert adapter.replace_session(old, new, shortened) is True
         assert adapter.get_session(old.id) == shortened
         assert adapter.get_session(new.id) == new
@@ -294,7 +299,7 @@ class AdapterContract:
         adapter.set_session(stored)
         stale = stored._replace(expires=stored.expires - 1)
         new = self.row("n", "user-alice", now)
-        assert adapter.replace_session(stale, new, SessionRow(stored.id, stored.user_id, now, now)) is False
+        assert adapter.replace_session(stale, new, self.grace(stored, now)) is False
         assert adapter.get_session(stored.id) == stored
         assert adapter.get_session(new.id) is None
 
@@ -304,7 +309,7 @@ class AdapterContract:
         adapter.set_session(old)
         adapter.delete_session(old.id)
         new = self.row("n", "user-alice", now)
-        assert adapter.replace_session(old, new, SessionRow(old.id, old.user_id, now, now)) is False
+        assert adapter.replace_session(old, new, self.grace(old, now)) is False
         assert adapter.get_session(old.id) is None
         assert adapter.get_session(new.id) is None
 
@@ -314,7 +319,7 @@ class AdapterContract:
         self.add_user(adapter, "alice")
         old = self.row("a", "user-alice", now)
         adapter.set_session(old)
-        shortened = SessionRow(old.id, old.user_id, now, now)
+        shortened = self.grace(old, now)
         chars = "bcdefghi"
         barrier = threading.Barrier(len(chars))
         won: dict[str, bool] = {}
