@@ -87,7 +87,7 @@ def redis_prefix() -> Iterator[tuple[str, str]]:
     finally:
         client = redis.Redis.from_url(url)
         try:
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            keys = list(client.scan_iter(match=prefix + "*", count=10_000))
             if keys:
                 client.delete(*keys)
         finally:

@@ -230,7 +230,7 @@ class RedisSessionAdapter:
         """``(cursor, next cursor, index keys)`` for each SCAN page from ``cursor`` to the end."""
         pattern = _GLOB.sub(r"\\\1", self._index_prefix) + "*"
         while True:
-            following, keys = self.client.scan(cursor, match=pattern, count=500)
+            following, keys = self.client.scan(cursor, match=pattern, count=1000)
             yield cursor, int(following), keys
             cursor = int(following)
             if cursor == 0:
@@ -251,10 +251,12 @@ class RedisSessionAdapter:
         """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went.
 
         Batched calls resume the key scan where the previous one stopped, so
-        calling until it returns fewer than ``limit`` visits every user once.
+        calling until it returns fewer than ``limit`` visits every user once;
+        without a limit, one call scans every user.
         """
         removed = 0
-        for cursor, following, keys in self._index_pages(self._purge_cursor):
+        start = 0 if limit is None else self._purge_cursor
+        for cursor, following, keys in self._index_pages(start):
             budget = -1 if limit is None else limit - removed
             if keys:
                 removed += int(self._purge(keys=keys, args=[now, budget, self._session_prefix]))

@@ -16,6 +16,8 @@ from lucia_wsgi import LuciaError, lucia
 from lucia_wsgi.adapters import PostgresAdapter
 from lucia_wsgi.session import SessionRow
 
+from .contract import AdapterContract
+
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
@@ -321,3 +323,20 @@ def test_dead_sessions_go_in_batches_and_live_ones_stay(pg: PostgresAdapter) -> 
     assert pg.delete_dead_sessions(T0) == 1
     assert pg.delete_dead_sessions(T0) == 0
     assert pg.get_sessions_by_user_id(user_id) == [SessionRow("l" * 40, user_id, T0, T0)]
+
+
+# the shared contract
+
+
+class TestPostgresContract(AdapterContract):
+    nul_error = psycopg.DataError  # text columns cannot hold NUL; psycopg refuses before sending
+
+    @pytest.fixture
+    def adapter(self, pg: PostgresAdapter) -> PostgresAdapter:
+        return pg
+
+    @pytest.fixture
+    def second_adapter(self, pg: PostgresAdapter, schema: tuple[str, str]) -> Iterator[PostgresAdapter]:
+        other = PostgresAdapter(schema[0], schema=schema[1])
+        yield other
+        other.close()
