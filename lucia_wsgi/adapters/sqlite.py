@@ -125,6 +125,8 @@ class SQLiteAdapter:
         return self._columns
 
     def _check(self, values: Mapping[str, Any]) -> None:
+        if not set(values) <= self.user_columns():
+            self._columns = None  # a column another process added since we looked?
         check_user_values(values, self.user_columns())
 
     # users
