@@ -162,3 +162,13 @@ def test_memory_database_works_in_one_thread() -> None:
         assert adapter.get_user("user-1") == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
     finally:
         adapter.close()
+
+
+def test_a_column_added_by_another_process_can_be_written(store: SQLiteAdapter, path: Path) -> None:
+    store.set_user("user-1", {"provider_id": "p:1"})
+    conn = sqlite3.connect(path)
+    conn.execute('ALTER TABLE "user" ADD COLUMN plan TEXT')
+    conn.commit()
+    conn.close()
+    assert store.update_user("user-1", {"plan": "pro"})["plan"] == "pro"
+    assert store.set_user("user-2", {"provider_id": "p:2", "plan": "free"})["plan"] == "free"
