@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run (small DBs, few rounds)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--server", action="store_true", help="also run gunicorn + wrk (10 s per app; 1 s quick)")
+    parser.add_argument("--server", action="store_true",
+                        help="also run gunicorn + wrk (10 s per app in 5 rounds; 1 s quick)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 40; 5 quick)")
     parser.add_argument("--only", metavar="TEXT", help="run only rows whose key contains TEXT (and their floors)")
     parser.add_argument("--profile", metavar="KEY", help="cProfile row KEY instead of benchmarking, print the top")
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         server = None
         if args.server:
             header = cookie_header(COOKIE_NAME, dbs.session_id(plan.sizes[1] // 2))
-            server = run_servers(workdir / f"sessions-{plan.sizes[1]}.db", header, 1 if plan.quick else 10)
+            server = run_servers(workdir / f"sessions-{plan.sizes[1]}.db", header, *((1, 1) if plan.quick else (10, 5)))
         meta = {**machine(), "mode": "quick" if plan.quick else "full", "rounds": plan.rounds,
                 "sizes": list(plan.sizes)}
         target_rows = targets(results, memory, server)

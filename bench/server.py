@@ -1,9 +1,10 @@
 """``--server``: the hello app, the floor and a demo-style site under gunicorn, driven by wrk.
 
 Each app runs under ``gunicorn`` with 2 sync workers on 127.0.0.1 and is
-loaded by ``wrk`` (16 connections, 2 threads) for a fixed time, with the
-signed-in session's cookie on every request. Requests per second are
-compared with the hello app's. Responses other than 2xx/3xx count as a failure.
+loaded by ``wrk`` (16 connections, 2 threads) for a fixed total time, split
+into interleaved rounds, with the signed-in session's cookie on every
+request. Requests per second are compared with the hello app's; responses
+other than 2xx/3xx are reported.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -75,7 +77,7 @@ def _wrk(port: int, cookie: str, duration: int) -> tuple[float, str]:
     return float(found.group(1)), (f"{bad.group(1)} non-2xx/3xx responses" if bad else "")
 
 
-def _serve_and_load(spec: str, db: Path, cookie: str, duration: int) -> tuple[float, str]:
+def _start(spec: str, db: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {**os.environ, "LUCIA_BENCH_DB": str(db), "PYTHONPATH": str(_REPO)}
     proc = subprocess.Popen(
@@ -83,29 +85,47 @@ def _serve_and_load(spec: str, db: Path, cookie: str, duration: int) -> tuple[fl
          f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(_REPO), spec],
         env=env,
     )
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        _wait_ready(port, cookie, proc)
-        return _wrk(port, cookie, duration)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
-def run_servers(db: Path, cookie: str, duration: int) -> list[ServerResult]:
-    """Requests/s of each target and its ratio to hello's; needs ``wrk`` and gunicorn."""
+def run_servers(db: Path, cookie: str, duration: int, rounds: int) -> list[ServerResult]:
+    """Requests/s of each target and its ratio to hello's; needs ``wrk`` and gunicorn.
+
+    All three servers run at once (idle ones cost nothing); each round loads
+    each server in turn for ``duration / rounds`` seconds, and the ratios are
+    medians of the per-round ratios, as in-process.
+    """
     if shutil.which("wrk") is None:
         missing = "wrk is not installed (apt-get install wrk)"
         return [ServerResult(key, label, errors=missing) for key, label, _ in TARGETS]
+    servers = []
+    try:
+        for _, _, spec in TARGETS:
+            servers.append(_start(spec, db))
+        for proc, port in servers:
+            _wait_ready(port, cookie, proc)
+        rates: list[list[float]] = [[] for _ in TARGETS]
+        errors = ["" for _ in TARGETS]
+        step = max(1, round(duration / rounds))
+        for r in range(rounds):
+            for i in [(r + k) % len(TARGETS) for k in range(len(TARGETS))]:
+                rate, problem = _wrk(servers[i][1], cookie, step)
+                rates[i].append(rate)
+                errors[i] = errors[i] or problem
+    finally:
+        for proc, _ in servers:
+            _stop(proc)
     results = []
-    for key, label, spec in TARGETS:
-        rate, errors = _serve_and_load(spec, db, cookie, duration)
-        results.append(ServerResult(key, label, rate, errors=errors))
-    hello = results[0].requests_per_s
-    for result in results:
-        if hello and result.requests_per_s is not None:
-            result.ratio = result.requests_per_s / hello
+    for (key, label, _), mine, problem in zip(TARGETS, rates, errors, strict=True):
+        ratios = [a / b for a, b in zip(mine, rates[0], strict=True)]
+        results.append(ServerResult(key, label, statistics.median(mine), statistics.median(ratios), problem))
     return results
