@@ -54,8 +54,12 @@ class GeneratedSessionId(NamedTuple):
 def _provider_id(provider: str, identifier: str) -> str:
     if not isinstance(provider, str) or not isinstance(identifier, str):
         raise TypeError("provider and identifier must be strings")
-    if not provider or ":" in provider:
-        raise ValueError(f"provider must be a non-empty string without ':', not {provider!r}")
+    if not provider or ":" in provider or "\x00" in provider:
+        raise ValueError(f"provider must be a non-empty string without ':' or NUL, not {provider!r}")
+    if "\x00" in identifier:
+        # No user can have it: PostgreSQL text cannot hold NUL, so refuse it
+        # the same way on every store (a lookup is "no such user", not a 500).
+        raise LuciaError("AUTH_INVALID_PROVIDER_ID")
     return f"{provider}:{identifier}"
 
 
