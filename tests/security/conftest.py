@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services import postgres_schema
 
 from lucia_wsgi import Auth, lucia
-from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.adapters import MemoryAdapter, PostgresAdapter
 
 from .support import FAST_HASH, TALLY, TALLY_LABELS, Clock, Tally, new_sqlite
 
@@ -35,15 +36,22 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """An empty store of each embedded kind (SQLite with a ``username`` column)."""
+    """An empty store of each kind, with a ``username`` attribute column (PostgreSQL in its own schema)."""
     if request.param == "memory":
         yield MemoryAdapter()
         return
-    adapter = new_sqlite(tmp_path / "lucia.db")
-    yield adapter
-    adapter.close()
+    if request.param == "sqlite":
+        adapter = new_sqlite(tmp_path / "lucia.db")
+        yield adapter
+        adapter.close()
+        return
+    with postgres_schema() as (dsn, schema):
+        pg = PostgresAdapter(dsn, schema=schema, max_size=4)
+        pg.create_tables(user_attributes={"username": "TEXT"})
+        yield pg
+        pg.close()
 
 
 @pytest.fixture

@@ -9,7 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from lucia_wsgi.adapters import MemoryAdapter, SQLiteAdapter
+from psycopg import sql
+from psycopg.rows import dict_row
+from webob import Request, Response
+
+from lucia_wsgi import LuciaError, LuciaMiddleware
+from lucia_wsgi.adapters import MemoryAdapter, PostgresAdapter, SQLiteAdapter
 from lucia_wsgi.config import DAY_MS
 from lucia_wsgi.testing import FaultyAdapter
 
@@ -119,9 +124,47 @@ def snapshot(adapter: Any) -> Snapshot:
     if isinstance(adapter, MemoryAdapter):
         users = [tuple(sorted(row.items())) for row in adapter._users.values()]
         sessions = [tuple(row) for row in adapter._sessions.values()]
+    elif isinstance(adapter, PostgresAdapter):
+        with adapter.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            users = [tuple(sorted(row.items())) for row in cursor.execute(
+                sql.SQL("SELECT * FROM {}").format(sql.Identifier(adapter.schema, "user")))]
+            sessions = [tuple(row.values()) for row in cursor.execute(
+                sql.SQL("SELECT id, user_id, expires, idle_expires FROM {}").format(
+                    sql.Identifier(adapter.schema, "session")))]
     else:
         with closing(sqlite3.connect(adapter.path)) as conn:
             conn.row_factory = sqlite3.Row
             users = [tuple(sorted(dict(row).items())) for row in conn.execute('SELECT * FROM "user"')]
             sessions = [tuple(row) for row in conn.execute('SELECT id, user_id, expires, idle_expires FROM "session"')]
     return tuple(sorted(users)), tuple(sorted(sessions))
+
+
+def tiny_app(auth: Any) -> LuciaMiddleware:
+    """A small application on the middleware: ``/`` says who is signed in, ``POST /login`` signs in."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        request = Request(environ)
+        lucia_request = environ["lucia.auth"]
+        if request.path_info == "/login" and request.method == "POST":
+            try:
+                user = auth.authenticate_user("username", request.POST.get("username", ""),
+                                              request.POST.get("password", ""))
+            except LuciaError:
+                response = Response("invalid username or password", status=400)
+            else:
+                session = auth.create_session(user["user_id"])
+                lucia_request.set_session(session)
+                response = Response("signed in")
+        elif request.path_info == "/":
+            session, user = lucia_request.validate_user()
+            response = Response("anonymous" if user is None else f"user:{user['user_id']}")
+        else:
+            response = Response("not here", status=404)
+        return response(environ, start_response)  # type: ignore[no-any-return]
+
+    return LuciaMiddleware(app, auth)
+
+
+def set_cookies(response: Any) -> list[str]:
+    """Every ``Set-Cookie`` header of a WebOb/WebTest response."""
+    return [value for name, value in response.headerlist if name.lower() == "set-cookie"]
