@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = {**machine(), "mode": "quick" if plan.quick else "full", "rounds": plan.rounds,
                 "sizes": list(plan.sizes)}
         target_rows = targets(results, memory, server)
-    print(f"lucia_wsgi benchmark ({meta['mode']}): {meta['python']}, {meta['cpu']} x{meta['cpus']}, {meta['date']}")
+    print(f"lucia_wsgi benchmark ({meta['mode']}, commit {meta['commit']}): {meta['python']}, "
+          f"{meta['cpu']} x{meta['cpus']}, {meta['date']}")
     print(table(results))
     if memory is not None:
         print(f"\nmemory: RSS {memory.rss_before_mib:.1f} -> {memory.rss_after_mib:.1f} MiB "

@@ -8,12 +8,15 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import lucia_wsgi
 
 from .harness import Result
 from .memory import MemoryResult
@@ -23,6 +26,7 @@ __all__ = ["machine", "table", "targets", "write_json"]
 
 Target = tuple[str, "float | None", str, float]
 _PEERS = ("peer.beaker", "peer.flask_login", "peer.django")
+_REPO = Path(__file__).resolve().parent.parent
 _PACKAGES = ("lucia_wsgi", "WebOb", "Django", "Flask", "Flask-Login", "Beaker", "psycopg", "redis", "gunicorn")
 
 
@@ -34,8 +38,8 @@ def machine() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
     except OSError:
         pass
-    versions: dict[str, str | None] = {}
-    for name in _PACKAGES:
+    versions: dict[str, str | None] = {"lucia_wsgi": lucia_wsgi.__version__}
+    for name in _PACKAGES[1:]:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -44,8 +48,20 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "sqlite": sqlite3.sqlite_version, "packages": versions,
+        "sqlite": sqlite3.sqlite_version, "packages": versions, "commit": _commit(),
     }
+
+
+def _commit() -> str | None:
+    """The checkout's commit (with ``+`` when it has local changes), if it is a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def _fmt(value: float | None, spec: str) -> str:
