@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from services import postgres_schema
 
+import lucia_wsgi.auth
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter, PostgresAdapter
 
 from .support import FAST_HASH, TALLY, TALLY_LABELS, Clock, Tally, new_sqlite
+from .world import SessionIds
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -65,3 +67,11 @@ def make_auth(clock: Clock) -> Callable[..., Auth]:
         return lucia(adapter=adapter, **options)
 
     return make
+
+
+@pytest.fixture
+def session_ids(monkeypatch: pytest.MonkeyPatch) -> SessionIds:
+    """Deterministic session ids from ``Auth`` for this test (``.reset()`` starts them over)."""
+    ids = SessionIds()
+    monkeypatch.setattr(lucia_wsgi.auth, "generate_random_string", ids)
+    return ids

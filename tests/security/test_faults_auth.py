@@ -23,53 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import pytest
 
-import lucia_wsgi.auth
 from lucia_wsgi import Auth, LuciaError, lucia
-from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import WRITE_METHODS, AdapterCall, FaultyAdapter, InjectedFault
 
-from .support import FAST_HASH, T0, BasicStore, Clock, Snapshot, Tally, new_sqlite, snapshot
-
-NOW = T0
-
-
-def _id(stem: str) -> str:
-    return stem.ljust(40, "0")
-
-HOUR = 3_600_000
-ACTIVE = SessionRow(_id("ActiveAliceSession"), "alice", NOW + HOUR, NOW + 2 * HOUR)
-IDLE = SessionRow(_id("IdleAliceSession"), "alice", NOW - HOUR, NOW + HOUR)
-DEAD = SessionRow(_id("DeadAliceSession"), "alice", NOW - 2 * HOUR, NOW - HOUR)
-BOB = SessionRow(_id("ActiveBobSession"), "bob", NOW + HOUR, NOW + 2 * HOUR)
-BCRYPT_HASH = bcrypt.hashpw(b"carol-pw", bcrypt.gensalt(rounds=4)).decode("ascii")
-
-
-def fill(store: Any) -> None:
-    """The world every scenario starts from: alice (three sessions), bob, carol (bcrypt hash)."""
-    store.set_user("alice", {"provider_id": "username:alice", "hashed_password": FAST_HASH[0]("alice-pw"),
-                             "username": "Alice"})
-    store.set_user("bob", {"provider_id": "username:bob", "hashed_password": FAST_HASH[0]("bob-pw"),
-                           "username": "Bob"})
-    store.set_user("carol", {"provider_id": "username:carol", "hashed_password": BCRYPT_HASH, "username": "Carol"})
-    for row in (ACTIVE, IDLE, DEAD, BOB):
-        store.set_session(row)
-
-
-class SessionIds:
-    """Deterministic session ids, so a faulty run writes what the reference run wrote."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self._counter = itertools.count(1)
-
-    def __call__(self, length: int, alphabet: str = "") -> str:
-        return f"New{next(self._counter):0{length - 3}d}"
+from .support import FAST_HASH, BasicStore, Clock, Snapshot, Tally, snapshot
+from .world import ACTIVE, BOB, DEAD, IDLE, NOW, SessionIds, filled_store
 
 
 def make(store: Any, options: dict[str, Any]) -> Auth:
@@ -159,8 +120,7 @@ SCENARIOS = [
 
 
 def build_store(kind: str, path: Path, scenario: Scenario) -> Any:
-    store = MemoryAdapter() if kind == "memory" else new_sqlite(path)
-    fill(store)
+    store = filled_store(kind, path)
     return BasicStore(store) if scenario.options.get("basic") else store
 
 
@@ -202,13 +162,6 @@ MODES = [
     pytest.param("before", TimeoutError, 0.005, id="timeout"),
     pytest.param("after", InjectedFault, 0.0, id="reply-lost"),
 ]
-
-
-@pytest.fixture
-def session_ids(monkeypatch: pytest.MonkeyPatch) -> SessionIds:
-    ids = SessionIds()
-    monkeypatch.setattr(lucia_wsgi.auth, "generate_random_string", ids)
-    return ids
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
