@@ -149,7 +149,7 @@ def build_config(
             _callable(name, fn)
     if isinstance(trusted_origins, str):
         raise TypeError("trusted_origins must be a list of origins, not one string")
-    if not isinstance(max_concurrent_hashes, int) or max_concurrent_hashes < 1:
+    if type(max_concurrent_hashes) is not int or max_concurrent_hashes < 1:
         raise ValueError("max_concurrent_hashes must be a positive int")
     for name, flag in (("csrf_protection", csrf_protection), ("auto_database_cleanup", auto_database_cleanup),
                        ("trust_proxy", trust_proxy), ("hash_session_ids", hash_session_ids),

@@ -73,7 +73,7 @@ def _datetime(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=min(max(ms, _MIN_MS), _MAX_MS))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
     """A live session as the application sees it."""
 

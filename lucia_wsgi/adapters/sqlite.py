@@ -51,6 +51,19 @@ def _sql_type(kind: str) -> str:
     return kind
 
 
+class _CloseWithThread:
+    """Held in thread-local storage: closes the thread's connection when the
+    thread (or the adapter) goes away, instead of leaving it to the collector."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
 class SQLiteAdapter:
     """Users and sessions in one SQLite file (or ``":memory:"`` for one thread).
 
@@ -82,6 +95,7 @@ class SQLiteAdapter:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._local.closer = _CloseWithThread(conn)
         return conn
 
     def close(self) -> None:
@@ -89,7 +103,7 @@ class SQLiteAdapter:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
-            self._local.conn = None
+            self._local.conn = self._local.closer = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
