@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import Connection, Cursor, errors, sql
 from psycopg.pq import TransactionStatus
+from psycopg.pq.abc import PGresult
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -105,6 +106,7 @@ class PostgresAdapter:
         self._prepare = True if prepare else None
         self._queries: dict[str, str] | None = None
         self._columns: frozenset[str] | None = None
+        self._joint_names: dict[tuple[bytes, ...], list[str]] = {}
 
     def __repr__(self) -> str:
         return f"<PostgresAdapter schema={self.schema!r}>"
@@ -120,16 +122,26 @@ class PostgresAdapter:
         return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
 
     def _render(self, conn: Connection[Any]) -> dict[str, str]:
-        tables = {"user": self._table("user"), "session": self._table("session")}
-        return {key: sql.SQL(text).format(**tables).as_string(conn)
-                for key, text in _STATEMENTS.items()}
+        """The statements as text, rendered once (quoting identifiers needs a connection)."""
+        if self._queries is None:
+            tables = {"user": self._table("user"), "session": self._table("session")}
+            self._queries = {key: sql.SQL(text).format(**tables).as_string(conn)
+                             for key, text in _STATEMENTS.items()}
+        return self._queries
 
     @contextmanager
     def _connection(self) -> Iterator[tuple[Connection[Any], dict[str, str]]]:
         with self.pool.connection() as conn:
-            if self._queries is None:
-                self._queries = self._render(conn)
-            yield conn, self._queries
+            yield conn, self._queries or self._render(conn)
+
+    def _user_columns_of(self, result: PGresult, conn: Connection[Any]) -> list[str]:
+        """The names of a joint read's user columns (decoded once per shape of the table)."""
+        raw = tuple(result.fname(i) or b"" for i in range(4, result.nfields))
+        names = self._joint_names.get(raw)
+        if names is None:
+            encoding = conn.info.encoding
+            names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
+        return names
 
     def _select(self, cursor: Cursor[Any], query: str, params: tuple[Any, ...]) -> Cursor[Any]:
         """Run a read, surviving a ``user`` table that changed shape under a prepared ``SELECT *``."""
@@ -251,15 +263,14 @@ class PostgresAdapter:
         return None if row is None else SessionRow(*row)
 
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
-        with self._connection() as (conn, q):
-            cursor = self._select(conn.cursor(), q["get_session_and_user"], (session_id,))
+        # The hot path of every authenticated request: no helper layers.
+        with self.pool.connection() as conn:
+            query = (self._queries or self._render(conn))["get_session_and_user"]
+            cursor = self._select(conn.cursor(), query, (session_id,))
             row = cursor.fetchone()
             if row is None:
                 return None
-            result = cursor.pgresult
-            assert result is not None
-            encoding = conn.info.encoding
-            names = [(result.fname(i) or b"").decode(encoding) for i in range(4, result.nfields)]
+            names = self._user_columns_of(cursor.pgresult, conn)  # type: ignore[arg-type]
         return SessionRow(row[0], row[1], row[2], row[3]), dict(zip(names, row[4:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
