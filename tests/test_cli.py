@@ -28,7 +28,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres")])
+@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
+                        pytest.param("postgres", id="postgres", marks=pytest.mark.services)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'app.db'}"
@@ -193,6 +194,7 @@ def test_purge_removes_only_dead_sessions(store: Any, db_url: str, capsys: pytes
     assert capsys.readouterr().out.splitlines() == ["database: purged 0 dead sessions"]
 
 
+@pytest.mark.services
 def test_purge_cleans_the_redis_session_store(capsys: pytest.CaptureFixture[str]) -> None:
     with redis_prefix() as (url, prefix):
         sessions = RedisSessionAdapter(url, prefix=prefix)

@@ -35,6 +35,7 @@ from lucia_wsgi.session import SessionRow
 HERE = Path(__file__).resolve().parent
 HOUR = 3_600_000
 BURST = 24
+pytestmark = pytest.mark.services
 
 
 @dataclass

@@ -21,6 +21,7 @@ from .contract import AdapterContract
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
+pytestmark = pytest.mark.services
 
 
 @pytest.fixture

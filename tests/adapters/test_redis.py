@@ -24,6 +24,7 @@ from .contract import AdapterContract
 HOUR = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
+pytestmark = pytest.mark.services
 
 
 def now_ms() -> int:
