@@ -149,7 +149,8 @@ class DemoApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        route = ROUTES.get(request.path_info)
+        # The raw path: WebOb's path_info raises on bytes that are not UTF-8 (GET /%80).
+        route = ROUTES.get(environ.get("PATH_INFO", ""))
         if route is None:
             response = page("Not found", "<p>There is no such page.</p>", status=404)
         elif request.method not in route:
