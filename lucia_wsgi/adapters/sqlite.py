@@ -122,8 +122,9 @@ class SQLiteAdapter:
         Attribute columns missing from an existing ``user`` table are added.
         """
         attributes = dict(user_attributes or {})
+        statements = _schema(attributes)  # checks names and types before the file is touched
         with self._transaction() as conn:
-            for statement in _schema(attributes):
+            for statement in statements:
                 conn.execute(statement)
             existing = {row["name"] for row in conn.execute('PRAGMA table_info("user")')}
             for name, kind in attributes.items():
