@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import service_unavailable
 
 from bench import dbs
 from bench.apps import make_auth, split_cookie
 from bench.harness import Case, Skip, base_environ, call, run_batch, summarize
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
-from tests.conftest import service_unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 
