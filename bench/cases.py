@@ -42,8 +42,12 @@ class Plan:
 
     @property
     def renewal_pool(self) -> int:
-        """Idle sessions enough for the warm-up and every round (each is used once)."""
-        return 4 * self.renewal_batch * (self.rounds + 10)
+        """Idle sessions enough for the check, the warm-up and every round (each is used once)."""
+        return self.renewal_batch * (self.rounds + 15)
+
+    @property
+    def renewal_warmup(self) -> int:
+        return 10 * self.renewal_batch
 
 
 def cookie_header(name: str, value: str) -> str:
@@ -129,10 +133,12 @@ def sqlite_cases(plan: Plan, medium_db: Path) -> list[Case]:
     cases += [
         Case("floor.write", "floor + a renewal's write (one SQLite transaction)", write_floor,
              _pool(write_pool, lambda sid: cookie_header(COOKIE_NAME, sid)), expect_body(dbs.user_id(0), True),
-             max_batch=plan.renewal_batch, note="each request renews a different idle session"),
+             max_batch=plan.renewal_batch, max_warmup=plan.renewal_warmup,
+             note="each request renews a different idle session"),
         Case("lucia.renewal", f"lucia validate_user, renewal due ({medium:,})", make_lucia_app(auth),
              _pool(pool, lambda sid: cookie_header(COOKIE_NAME, sid)), expect_body(dbs.user_id(0), True),
-             max_batch=plan.renewal_batch, note="each request renews a different idle session"),
+             max_batch=plan.renewal_batch, max_warmup=plan.renewal_warmup,
+             note="each request renews a different idle session"),
         Case("lucia.anonymous", "lucia validate_user, anonymous request", make_lucia_app(auth),
              repeat(base_environ(cookie=OTHER_COOKIES)), expect_body("anonymous")),
         Case("lucia.api_user", "lucia GET /api/auth/user, active session", make_lucia_app(auth),

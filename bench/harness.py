@@ -66,6 +66,7 @@ class Case:
     floor: str = "floor"
     note: str = ""
     max_batch: int = 100_000
+    max_warmup: int = 10_000_000
 
 
 @dataclass
@@ -130,10 +131,10 @@ def run_batch(app: WSGIApp, environs: list[Environ]) -> int:
 
 
 def _calibrate(case: Case, warmup_s: float, batch_s: float) -> int:
-    """Warm the case up for ``warmup_s``; return a batch size lasting about ``batch_s``."""
+    """Warm up for ``warmup_s`` (or ``max_warmup`` requests); a batch size lasting about ``batch_s``."""
     done, spent = 0, 0
     size = 10
-    while spent < warmup_s * 1e9:
+    while spent < warmup_s * 1e9 and done < case.max_warmup:
         spent += run_batch(case.app, case.environs(size))
         done += size
         size = min(size * 2, case.max_batch)
