@@ -145,7 +145,8 @@ def tiny_app(auth: Any) -> LuciaMiddleware:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         request = Request(environ)
         lucia_request = environ["lucia.auth"]
-        if request.path_info == "/login" and request.method == "POST":
+        path = environ.get("PATH_INFO", "")  # raw: WebOb's path_info raises on non-UTF-8 bytes
+        if path == "/login" and request.method == "POST":
             try:
                 user = auth.authenticate_user("username", request.POST.get("username", ""),
                                               request.POST.get("password", ""))
@@ -155,7 +156,7 @@ def tiny_app(auth: Any) -> LuciaMiddleware:
                 session = auth.create_session(user["user_id"])
                 lucia_request.set_session(session)
                 response = Response("signed in")
-        elif request.path_info == "/":
+        elif path == "/":
             session, user = lucia_request.validate_user()
             response = Response("anonymous" if user is None else f"user:{user['user_id']}")
         else:

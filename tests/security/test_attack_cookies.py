@@ -20,6 +20,7 @@ from lucia_wsgi.cookies import parse_cookie_header, read_cookie
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import FaultyAdapter
 
+from .fuzz_cookies_atheris import check
 from .support import FAST_HASH, Tally
 
 VALID = "PNvxH7fds2KeEgrnnX8zrtAU3vrI893uW4JipQlW"
@@ -188,3 +189,15 @@ def test_no_cookie_value_other_than_a_well_formed_id_queries_the_store(value: st
         auth.validate_session(session_id)
     well_formed = len(session_id) == 40 and session_id.isascii() and session_id.isalnum()
     assert counting.count() == (1 if well_formed else 0)
+
+
+SEEDS = [pytest.param(wire, id=f"seed-{i}") for i, wire in enumerate([
+    b"", b"auth_session", b"auth_session=" + VALID.encode(), b'auth_session="' + VALID.encode() + b'"',
+    b"auth_session=%41" * 40, b"\xff\xfe=\x00;auth_session=\xc3\xa9", b"auth_session=" + VALID.encode() + b"\x00",
+    b";=;==;auth_session==" + VALID.encode(), b"auth_session=%ED%A0%80", b"auth_session=" + b"%" * 40,
+])]
+
+
+@pytest.mark.parametrize("data", SEEDS)
+def test_atheris_harness_properties_hold_on_its_seeds(data: bytes) -> None:
+    check(data)

@@ -1,0 +1,266 @@
+"""Attacks through ``LuciaMiddleware`` and the demo, with WebTest: bad cookies, cross-site requests, fixation.
+
+Every answer is checked for what matters to the victim: who the request is
+authenticated as, whether the store changed, and which cookies were set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import webtest
+from webob import Request
+
+from demo_app import LOGIN_FAILED, make_app
+from lucia_wsgi import Auth, lucia
+from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.session import SessionRow
+from lucia_wsgi.testing import FaultyAdapter
+
+from .support import FAST_HASH, T0, Clock, Tally, set_cookies, snapshot, tiny_app
+from .test_attack_cookies import HEADERS, HUGE, OTHER, VALID
+
+WHO = {VALID: "user:alice", OTHER: "user:mallory"}
+BLANK = "auth_session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+
+
+def wire(header: str) -> str:
+    """A header as a WSGI server hands it over: its UTF-8 bytes read as latin-1."""
+    return header.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+@pytest.fixture
+def world() -> tuple[Any, Auth, FaultyAdapter]:
+    memory = MemoryAdapter()
+    counting = FaultyAdapter(memory)
+    auth = lucia(adapter=counting, env="DEV", hash=FAST_HASH, clock=Clock(T0))
+    memory.set_user("alice", {"provider_id": "username:alice", "hashed_password": FAST_HASH[0]("alice-pw")})
+    memory.set_user("mallory", {"provider_id": "username:mallory", "hashed_password": FAST_HASH[0]("mallory-pw")})
+    memory.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
+    memory.set_session(SessionRow(OTHER, "mallory", T0 + 60_000, T0 + 120_000))
+    return tiny_app(auth), auth, counting
+
+
+def send(app: Any, method: str, path: str, **headers: str) -> Any:
+    request = Request.blank(path, method=method)
+    for name, value in headers.items():
+        request.environ["HTTP_" + name.upper()] = value
+    return request.get_response(app)
+
+
+@pytest.mark.parametrize(("header", "expected"), HEADERS)
+def test_hostile_cookie_through_the_middleware(world: tuple[Any, Auth, FaultyAdapter], header: str, expected: str,
+                                               tally: Tally) -> None:
+    tally.add("attacks")
+    app, _, counting = world
+    counting.reset()
+    response = send(app, "GET", "/", cookie=wire(header))
+    assert response.status_int == 200
+    assert response.text == WHO.get(expected, "anonymous")
+    if expected in WHO or expected == "":
+        assert set_cookies(response) == []
+    else:
+        assert set_cookies(response) == [BLANK], "a bad cookie is replaced by a blank one"
+    well_formed = len(expected) == 40 and expected.isascii() and expected.isalnum()
+    assert counting.count() == (1 if well_formed else 0)
+
+
+@pytest.mark.parametrize(("header", "expected"), HUGE)
+def test_huge_cookie_header_through_the_middleware(world: tuple[Any, Auth, FaultyAdapter], header: str,
+                                                   expected: str, tally: Tally) -> None:
+    tally.add("attacks")
+    app, _, _ = world
+    start = time.perf_counter()
+    response = send(app, "GET", "/", cookie=header)
+    assert time.perf_counter() - start < 1.0
+    assert response.status_int == 200
+    assert response.text == WHO.get(expected, "anonymous")
+
+
+UNSAFE = ["POST", "PUT", "DELETE", "PATCH", "post"]
+FOREIGN = [
+    pytest.param(None, id="no-origin"),
+    pytest.param("null", id="null"),
+    pytest.param("http://evil.com", id="other-host"),
+    pytest.param("https://localhost", id="other-scheme"),
+    pytest.param("http://localhost:8080", id="other-port"),
+    pytest.param("http://local host", id="unparsable"),
+    pytest.param("http://localhost/", id="with-path"),
+]
+
+
+@pytest.mark.parametrize("origin", FOREIGN)
+@pytest.mark.parametrize("method", UNSAFE)
+@pytest.mark.parametrize("path", ["/", "/api/auth/logout", "/api/auth/user"])
+def test_cross_site_request_changes_nothing(world: tuple[Any, Auth, FaultyAdapter], path: str, method: str,
+                                            origin: str | None, tally: Tally) -> None:
+    tally.add("attacks")
+    app, auth, _ = world
+    before = snapshot(auth.config.session_adapter)
+    headers = {"cookie": f"auth_session={VALID}"} | ({} if origin is None else {"origin": origin})
+    response = send(app, method, path, **headers)
+    assert set_cookies(response) == [], "a cross-site request changed the cookie"
+    assert snapshot(auth.config.session_adapter) == before
+    if path == "/":
+        assert response.text == "anonymous"
+    elif path == "/api/auth/logout" and method == "POST":
+        assert response.status_int == 403
+        assert response.json == {"message": "AUTH_INVALID_REQUEST"}
+    else:
+        assert response.status_int == 405
+        assert response.allow is not None
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_safe_methods_are_unaffected_by_a_foreign_origin(world: tuple[Any, Auth, FaultyAdapter], method: str) -> None:
+    app, _, _ = world
+    response = send(app, method, "/", cookie=f"auth_session={VALID}", origin="http://evil.com")
+    assert response.status_int == 200
+    if method == "GET":
+        assert response.text == "user:alice"
+
+
+def test_logout_by_get_is_refused(world: tuple[Any, Auth, FaultyAdapter]) -> None:
+    app, auth, _ = world
+    response = send(app, "GET", "/api/auth/logout", cookie=f"auth_session={VALID}")
+    assert response.status_int == 405
+    assert response.allow == ("POST",)
+    assert auth.validate_session(VALID).user_id == "alice"
+
+
+def test_same_origin_logout_works(world: tuple[Any, Auth, FaultyAdapter]) -> None:
+    app, _, _ = world
+    response = send(app, "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin="http://localhost")
+    assert response.status_int == 200
+    assert set_cookies(response) == [BLANK]
+    assert send(app, "GET", "/", cookie=f"auth_session={VALID}").text == "anonymous"
+
+
+PROXY = [
+    pytest.param(False, {"x_forwarded_host": "evil.com"}, "http://evil.com", 403, id="forged-forwarded-host"),
+    pytest.param(False, {"x_forwarded_proto": "https"}, "https://localhost", 403, id="forged-forwarded-proto"),
+    pytest.param(False, {"host": "localhost", "x_forwarded_host": "app.example.com"}, "http://app.example.com", 403,
+                 id="forwarded-host-not-trusted"),
+    pytest.param(True, {"x_forwarded_host": "app.example.com", "x_forwarded_proto": "https"},
+                 "https://app.example.com", 200, id="trusted-proxy"),
+]
+
+
+@pytest.mark.parametrize(("trust_proxy", "headers", "origin", "status"), PROXY)
+def test_forwarded_headers_count_only_behind_a_trusted_proxy(trust_proxy: bool, headers: dict[str, str],
+                                                             origin: str, status: int, tally: Tally) -> None:
+    tally.add("attacks")
+    store = MemoryAdapter()
+    store.set_user("alice", {"provider_id": "username:alice"})
+    store.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
+    auth = lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(T0), trust_proxy=trust_proxy)
+    response = send(tiny_app(auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin=origin,
+                    **headers)
+    assert response.status_int == status
+    assert (store.get_session(VALID) is None) is (status == 200)
+
+
+@pytest.mark.parametrize(("origin", "status"), [
+    pytest.param("https://app.example.com", 200, id="trusted-front-end"),
+    pytest.param("https://evil.example.com", 403, id="untrusted-sibling"),
+])
+def test_trusted_origin_front_end_can_log_out(origin: str, status: int) -> None:
+    store = MemoryAdapter()
+    store.set_user("alice", {"provider_id": "username:alice"})
+    store.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
+    auth = lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(T0),
+                 trusted_origins=["https://app.example.com"])
+    response = send(tiny_app(auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin=origin)
+    assert response.status_int == status
+
+
+@pytest.mark.parametrize("planted", [pytest.param(OTHER, id="attackers-own-session"),
+                                     pytest.param("A" * 40, id="made-up-id")])
+def test_session_fixation_through_log_in(world: tuple[Any, Auth, FaultyAdapter], planted: str, tally: Tally) -> None:
+    tally.add("attacks")
+    app, _, _ = world
+    request = Request.blank("/login", POST={"username": "alice", "password": "alice-pw"},
+                            headers={"Origin": "http://localhost", "Cookie": f"auth_session={planted}"})
+    response = request.get_response(app)
+    (cookie,) = set_cookies(response)
+    new_id = cookie.split(";")[0].split("=", 1)[1]
+    assert new_id not in (planted, VALID)
+    assert send(app, "GET", "/", cookie=f"auth_session={new_id}").text == "user:alice"
+    assert send(app, "GET", "/", cookie=f"auth_session={planted}").text == WHO.get(planted, "anonymous")
+
+
+# The demo application.
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[webtest.TestApp, Any]]:
+    app = make_app(tmp_path / "demo.db", hash=FAST_HASH)
+    test_app = webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
+    yield test_app, app.auth
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def demo_post(app: webtest.TestApp, path: str, body: bytes, **headers: str) -> Any:
+    return app.post(path, body, headers={"Origin": "http://localhost", **headers},
+                    content_type="application/x-www-form-urlencoded", expect_errors=True)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"username=alice&password=%ED%A0%80", id="percent-encoded-surrogate"),
+    pytest.param(b"username=alice&password=\xed\xa0\x80", id="raw-surrogate-bytes"),
+    pytest.param(b"username=%ED%B0%80&password=password1", id="surrogate-username"),
+    pytest.param(b"username=alice&password=%FF", id="invalid-utf8"),
+    pytest.param(b"username=alice&password=\xff", id="raw-invalid-utf8"),
+])
+@pytest.mark.parametrize("path", ["/login", "/signup"])
+def test_demo_answers_unencodable_input_with_400(demo: tuple[webtest.TestApp, Any], path: str, body: bytes,
+                                                 tally: Tally) -> None:
+    tally.add("attacks")
+    app, _ = demo
+    response = demo_post(app, path, body)
+    assert response.status_int == 400
+    assert set_cookies(response) == []
+
+
+def test_demo_gives_one_log_in_message_whatever_failed(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:
+    app, auth = demo
+    assert demo_post(app, "/signup", b"username=alice&password=alice-password").status_int == 303
+    store = auth.config.user_adapter
+    store.set_user("nopass", {"provider_id": "username:nopass", "hashed_password": None, "username": "nopass"})
+    store.set_user("old", {"provider_id": "username:old", "hashed_password": "$2a$10$" + "x" * 53, "username": "old"})
+    store.set_user("broken", {"provider_id": "username:broken", "hashed_password": "s2:zz", "username": "broken"})
+    failures = {
+        "unknown user": b"username=nobody&password=alice-password",
+        "wrong password": b"username=alice&password=wrong-password",
+        "user without password": b"username=nopass&password=alice-password",
+        "outdated bcrypt hash": b"username=old&password=alice-password",
+        "malformed hash": b"username=broken&password=alice-password",
+        "over-long password": b"username=alice&password=" + b"a" * 5000,
+        "over-long password, unknown user": b"username=nobody&password=" + b"a" * 5000,
+    }
+    tally.add("attacks", len(failures))
+    answers = {name: demo_post(app, "/login", body) for name, body in failures.items()}
+    bodies = {response.text for response in answers.values()}
+    assert {response.status_int for response in answers.values()} == {400}
+    assert len(bodies) == 1, "the log-in page tells failures apart"
+    assert LOGIN_FAILED in bodies.pop()
+    assert all(set_cookies(response) == [] for response in answers.values())
+
+
+def test_demo_cross_site_logout_is_refused(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:
+    tally.add("attacks")
+    app, auth = demo
+    signed_up = demo_post(app, "/signup", b"username=alice&password=alice-password")
+    session_id = set_cookies(signed_up)[0].split(";")[0].split("=", 1)[1]
+    app.reset()
+    cookie = {"Cookie": f"auth_session={session_id}"}
+    response = app.post("/logout", headers={"Origin": "http://evil.com", **cookie}, expect_errors=True)
+    assert response.status_int == 403
+    assert set_cookies(response) == []
+    assert auth.validate_session(session_id).user_id
+    assert app.get("/logout", headers=cookie, expect_errors=True).status_int == 405

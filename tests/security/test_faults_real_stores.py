@@ -1,0 +1,129 @@
+"""Real store faults, not simulated: a locked SQLite file, a PostgreSQL lock wait that times out,
+PostgreSQL connections killed by the server. Each answers a clean 500, changes no cookie and
+loses no session, and the next request after the fault works.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import webtest
+from psycopg import sql
+from services import postgres_schema
+
+from lucia_wsgi import Auth, LuciaMiddleware, lucia
+from lucia_wsgi.adapters import PostgresAdapter, SQLiteAdapter
+
+from .support import FAST_HASH, IDLE, T0, Clock, Tally, set_cookies
+
+ORIGIN = {"Origin": "http://localhost"}
+
+
+def page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not here"]
+
+
+def setup_auth(adapter: Any, clock: Clock) -> tuple[Auth, webtest.TestApp, str]:
+    auth = lucia(adapter=adapter, env="DEV", hash=FAST_HASH, clock=clock)
+    user_id = auth.create_user("username", "alice", password="pw")["user_id"]
+    session_id = auth.create_session(user_id).session_id
+    return auth, webtest.TestApp(LuciaMiddleware(page, auth)), session_id
+
+
+def assert_clean_500(response: Any) -> None:
+    assert response.status_int == 500
+    assert response.json == {"message": "unknown"}
+    assert set_cookies(response) == []
+
+
+@pytest.mark.parametrize("request_kind", ["renew", "logout"])
+def test_locked_sqlite_file(tmp_path: Path, request_kind: str, tally: Tally) -> None:
+    path = tmp_path / "lucia.db"
+    creator = SQLiteAdapter(path)
+    creator.create_tables()
+    clock = Clock(T0)
+    auth, app, session_id = setup_auth(SQLiteAdapter(path, timeout=0.05), clock)
+    clock.now = IDLE
+    cookie = {"Cookie": f"auth_session={session_id}"}
+    with closing(sqlite3.connect(path, isolation_level=None)) as locker:
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        if request_kind == "renew":
+            response = app.get("/api/auth/user", headers=cookie, expect_errors=True)
+        else:
+            response = app.post("/api/auth/logout", headers={**cookie, **ORIGIN}, expect_errors=True)
+        assert_clean_500(response)
+        locker.execute("ROLLBACK")
+    tally.add("faults")
+    assert auth.get_session(session_id).user_id  # still there, still idle
+    if request_kind == "renew":
+        healthy = app.get("/api/auth/user", headers=cookie)
+        assert healthy.json["user"] is not None and len(set_cookies(healthy)) == 1
+    else:
+        assert app.post("/api/auth/logout", headers={**cookie, **ORIGIN}).json == {}
+        assert app.get("/api/auth/user", headers=cookie).json == {"user": None}
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[tuple[str, str, str]]:
+    """``(dsn with a 300 ms statement timeout and a unique application_name, plain dsn, schema)``."""
+    with postgres_schema() as (dsn, schema):
+        name = f"lucia_security_{secrets.token_hex(4)}"
+        timed = psycopg.conninfo.make_conninfo(dsn, application_name=name, options="-c statement_timeout=300")
+        yield timed, dsn, schema
+
+
+def test_postgres_lock_wait_times_out(pg_dsn: tuple[str, str, str], tally: Tally) -> None:
+    dsn, plain, schema = pg_dsn
+    adapter = PostgresAdapter(dsn, schema=schema, max_size=2)
+    adapter.create_tables()
+    clock = Clock(T0)
+    try:
+        auth, app, session_id = setup_auth(adapter, clock)
+        clock.now = IDLE
+        cookie = {"Cookie": f"auth_session={session_id}"}
+        with psycopg.connect(plain) as locker:
+            locker.execute(sql.SQL("SELECT * FROM {} WHERE id = %s FOR UPDATE").format(
+                sql.Identifier(schema, "session")), (session_id,))
+            assert_clean_500(app.get("/api/auth/user", headers=cookie, expect_errors=True))
+            locker.rollback()
+        tally.add("faults")
+        assert auth.get_session(session_id).state == "idle"
+        healthy = app.get("/api/auth/user", headers=cookie)
+        assert healthy.json["user"] is not None and len(set_cookies(healthy)) == 1
+    finally:
+        adapter.close()
+
+
+def test_postgres_connections_killed_by_the_server(pg_dsn: tuple[str, str, str], tally: Tally) -> None:
+    dsn, plain, schema = pg_dsn
+    adapter = PostgresAdapter(dsn, schema=schema, min_size=2, max_size=2)
+    adapter.create_tables()
+    try:
+        auth, app, session_id = setup_auth(adapter, Clock(T0))
+        cookie = {"Cookie": f"auth_session={session_id}"}
+        assert app.get("/api/auth/user", headers=cookie).json["user"] is not None
+        name = psycopg.conninfo.conninfo_to_dict(dsn)["application_name"]
+        with psycopg.connect(plain, autocommit=True) as admin:
+            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE application_name = %s", (name,)).fetchone()
+        assert killed is not None and killed[0] >= 1
+        tally.add("faults", killed[0])
+        answers = [app.get("/api/auth/user", headers=cookie, expect_errors=True) for _ in range(4)]
+        for response in answers:
+            assert set_cookies(response) == []
+            if response.status_int != 200:
+                assert_clean_500(response)
+        assert answers[0].status_int == 500, "a killed connection should surface, not hang"
+        assert answers[-1].status_int == 200, "the pool did not recover from killed connections"
+        assert answers[-1].json["user"] is not None
+        assert auth.get_session(session_id).user_id
+    finally:
+        adapter.close()
