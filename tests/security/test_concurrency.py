@@ -16,19 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import postgres_schema
+from services import postgres_schema, redis_prefix
 from webob import Request
 
 from lucia_wsgi import Auth, lucia
-from lucia_wsgi.adapters import PostgresAdapter
-from lucia_wsgi.config import DEFAULT_RENEWAL_GRACE
+from lucia_wsgi.adapters import PostgresAdapter, RedisSessionAdapter
+from lucia_wsgi.config import DAY_MS, DEFAULT_RENEWAL_GRACE, system_clock
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import AdapterCall, FaultyAdapter
 
-from .support import FAST_HASH, IDLE, T0, Clock, Tally, new_sqlite, set_cookies, tiny_app
+from .support import FAST_HASH, Clock, Tally, new_sqlite, set_cookies, tiny_app
 
 ORIGIN = "http://localhost"
-HOUR = 3_600_000
+# Real time: Redis expires keys at their idle expiry by the wall clock.
+T0 = system_clock()
+IDLE = T0 + DAY_MS + 1  # a session created at T0 is idle from here
 
 
 def get(app: Any, path: str, cookie: str | None = None) -> Any:
@@ -53,9 +55,9 @@ def live_sessions(auth: Auth, user_id: str, now: int) -> list[SessionRow]:
     return [row for row in auth.config.session_adapter.get_sessions_by_user_id(user_id) if row.idle_expires >= now]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A store many threads share: a SQLite file, or a PostgreSQL schema behind a pool."""
+    """A store many threads share: a SQLite file, a PostgreSQL schema behind a pool, or that plus Redis sessions."""
     if request.param == "sqlite":
         adapter = new_sqlite(tmp_path / "lucia.db")
         yield adapter
@@ -64,7 +66,13 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
     with postgres_schema() as (dsn, schema):
         pg = PostgresAdapter(dsn, schema=schema, max_size=10)
         pg.create_tables(user_attributes={"username": "TEXT"})
-        yield pg
+        if request.param == "postgres":
+            yield pg
+        else:
+            with redis_prefix() as (url, prefix):
+                sessions = RedisSessionAdapter(url, prefix=prefix, max_connections=60)
+                yield {"user": pg, "session": sessions}
+                sessions.close()
         pg.close()
 
 
@@ -117,8 +125,12 @@ def test_logout_between_read_and_renewal_is_not_undone(shared_store: Any, tally:
         if call.method == "replace_session":
             assert post(logout_app, "/api/auth/logout", idle_id).status_int == 200
 
-    hooked = FaultyAdapter(shared_store, before_call=log_out_first)
-    app = tiny_app(lucia(adapter=hooked, env="DEV", hash=FAST_HASH, clock=clock))
+    if isinstance(shared_store, dict):
+        hooked = FaultyAdapter(shared_store["session"], before_call=log_out_first)
+        adapter: Any = {"user": shared_store["user"], "session": hooked}
+    else:
+        adapter = hooked = FaultyAdapter(shared_store, before_call=log_out_first)
+    app = tiny_app(lucia(adapter=adapter, env="DEV", hash=FAST_HASH, clock=clock))
     response = get(app, "/", idle_id)
     tally.add("concurrent", 2)
 
@@ -219,9 +231,8 @@ def test_eight_threads_of_mixed_requests_on_one_sqlite_file(tmp_path: Path, tall
     assert all(owners[session_id] == user_id for session_id, user_id in rows)
 
 
-def test_fifty_concurrent_sign_ins_of_one_user(shared_store: Any, make_auth: Callable[..., Auth],
-                                               tally: Tally) -> None:
-    auth = make_auth(shared_store)
+def test_fifty_concurrent_sign_ins_of_one_user(shared_store: Any, tally: Tally) -> None:
+    auth = lucia(adapter=shared_store, env="DEV", hash=FAST_HASH, clock=Clock(T0))
     app = tiny_app(auth)
     user_id = auth.create_user("username", "alice", password="pw")["user_id"]
     responses = hammer(50, lambda i: post(app, "/login", username="alice", password="pw"))
