@@ -89,8 +89,11 @@ def read_cookie(header: str, name: str = SESSION_COOKIE_NAME) -> str:
     """
     if name not in header:
         return ""
-    for pair_name, raw in _split_pairs(header):
-        if pair_name == name:
+    for part in header.split(";"):
+        if name not in part:  # cheap filter: the pair we want contains its name
+            continue
+        pair_name, eq, raw = part.partition("=")
+        if eq and pair_name.strip(_JS_WHITESPACE) == name:
             return _clean_value(raw)
     return ""
 

@@ -42,8 +42,18 @@ def generate_random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
         raise ValueError("length must not be negative")
     if not alphabet:
         raise ValueError("alphabet must not be empty")
-    choice = secrets.choice
-    return "".join(choice(alphabet) for _ in range(length))
+    size = len(alphabet)
+    if size > 256:
+        return "".join(secrets.choice(alphabet) for _ in range(length))
+    # One CSPRNG read per string: bytes at or above the largest multiple of the
+    # alphabet's size are dropped (rejection sampling), so every character is
+    # equally likely; the spare bytes make a second read rare.
+    limit = 256 - 256 % size
+    chars: list[str] = []
+    while len(chars) < length:
+        missing = length - len(chars)
+        chars.extend(alphabet[b % size] for b in secrets.token_bytes(missing + 8) if b < limit)
+    return "".join(chars[:length])
 
 
 def encode_password(password: str) -> bytes:

@@ -63,9 +63,12 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+_ENCODER = json.JSONEncoder(default=_jsonable, ensure_ascii=False, separators=(",", ":"))
+
+
 def to_json(value: object) -> bytes:
     """JSON for a route body: dataclasses as objects, datetimes in ISO 8601."""
-    return json.dumps(value, default=_jsonable, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 class JsonResponse:
