@@ -32,6 +32,8 @@ setup(
             "redis>=5",
             "bcrypt>=4",
             "Flask>=2.3",
+            "Flask-Login>=0.6",
+            "Beaker>=1.12",
             "Django>=4.2",
             "pyramid>=2",
         ],
