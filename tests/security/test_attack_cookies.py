@@ -27,7 +27,7 @@ VALID = "PNvxH7fds2KeEgrnnX8zrtAU3vrI893uW4JipQlW"
 OTHER = "m4d3hs7fgoHr5RF7cMH3n8HfYLhWwjwjOXFhJ2fU"
 PERCENT_VALID = "".join(f"%{ord(c):02X}" for c in VALID)
 
-# (header, what the parser must read as auth_session, whether that is VALID's session)
+# (header, what the parser must read as auth_session); only VALID and OTHER name a session
 HEADERS = [
     pytest.param("auth_session", "", id="no-equals"),
     pytest.param(f"auth_session{VALID}", "", id="no-equals-glued"),

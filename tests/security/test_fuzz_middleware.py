@@ -126,19 +126,15 @@ def check(environ: dict[str, Any], status: int, headers: list[tuple[str, str]]) 
         assert content_type.startswith("application/json")
 
 
-def middleware_app() -> Any:
-    store = MemoryAdapter()
-    fill(store)
-    auth = lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(NOW))
-    return tiny_app(auth)
-
-
-@given(environ=environs(), trust_proxy=st.booleans())
-def test_fuzz_middleware_never_fails(environ: dict[str, Any], trust_proxy: bool) -> None:
+@given(environ=environs(), env=st.sampled_from(["DEV", "PROD"]), trust_proxy=st.booleans(),
+       hash_session_ids=st.booleans())
+def test_fuzz_middleware_never_fails(environ: dict[str, Any], env: str, trust_proxy: bool,
+                                     hash_session_ids: bool) -> None:
     Tally().add("fuzz")
     store = MemoryAdapter()
     fill(store)
-    app = tiny_app(lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(NOW), trust_proxy=trust_proxy))
+    app = tiny_app(lucia(adapter=store, env=env, hash=FAST_HASH, clock=Clock(NOW), trust_proxy=trust_proxy,
+                         hash_session_ids=hash_session_ids))
     status, headers, _ = call(app, environ)
     check(environ, status, headers)
 
