@@ -15,7 +15,7 @@ import pytest
 from lucia_wsgi import Auth, LuciaError, Session, lucia
 from lucia_wsgi.adapters import SQLiteAdapter
 
-FIXTURE = Path("/work/shared/fixtures/lucia-0.3.3.sqlite")
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "lucia-0.3.3.sqlite"
 T0 = 1_700_000_000_000
 DAY = 86_400_000
 ALICE_SESSION = "PNvxH7fds2KeEgrnnX8zrtAU3vrI893uW4JipQlW"

@@ -28,7 +28,7 @@ IDLE = T0 + DAY_MS + 1  # past the active period of a session created at T0
 CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
 BLANK_EXPIRES = "Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 SAME_ORIGIN = {"Origin": "http://localhost"}
-FIXTURE_DB = Path("/work/shared/fixtures/lucia-0.3.3.sqlite")
+FIXTURE_DB = Path(__file__).resolve().parent / "fixtures" / "lucia-0.3.3.sqlite"
 
 Environ = dict[str, Any]
 

@@ -20,7 +20,7 @@ from lucia_wsgi.testing import FaultyAdapter
 
 T0 = 1_700_000_000_000
 IDLE = T0 + DAY_MS + 1  # a session created at T0 is idle from here
-FIXTURE_DB = Path("/work/shared/fixtures/lucia-0.3.3.sqlite")
+FIXTURE_DB = Path(__file__).resolve().parents[1] / "fixtures" / "lucia-0.3.3.sqlite"
 
 TALLY_LABELS = {
     "attacks": "attacks tried",
