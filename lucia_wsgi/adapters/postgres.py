@@ -143,15 +143,17 @@ class PostgresAdapter:
             names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
         return names
 
-    def _select(self, cursor: Cursor[Any], query: str, params: tuple[Any, ...]) -> Cursor[Any]:
-        """Run a read, surviving a ``user`` table that changed shape under a prepared ``SELECT *``."""
+    def _execute(self, cursor: Cursor[Any], query: str | sql.Composed, params: tuple[Any, ...] = ()) -> Cursor[Any]:
+        """Run a statement whose result has the ``user`` table's columns (``SELECT *``,
+        ``RETURNING *``), surviving a table that changed shape under its prepared plan."""
         try:
             return cursor.execute(query, params, prepare=self._prepare)
         except errors.FeatureNotSupported:
             # "cached plan must not change result type": a column was added or
             # dropped (say, by `lucia-wsgi init --attr` while the app runs).
             # Drop this connection's prepared statements (psycopg forgets its
-            # own on DEALLOCATE ALL) and read again; a second failure is real.
+            # own on DEALLOCATE ALL) and run it again; a second failure is real.
+            # The failed statement changed nothing: the check precedes execution.
             conn = cursor.connection
             if conn.info.transaction_status == TransactionStatus.INERROR:
                 conn.rollback()
@@ -164,7 +166,7 @@ class PostgresAdapter:
 
     def _user(self, key: str, params: tuple[Any, ...]) -> UserRow | None:
         with self._connection() as (conn, q):
-            return self._select(conn.cursor(row_factory=dict_row), q[key], params).fetchone()
+            return self._execute(conn.cursor(row_factory=dict_row), q[key], params).fetchone()
 
     def _rowcount(self, key: str, params: tuple[Any, ...]) -> int:
         with self._connection() as (conn, q):
@@ -200,7 +202,7 @@ class PostgresAdapter:
         """The ``user`` table's columns, read from the database once."""
         if self._columns is None:
             with self._connection() as (conn, q):
-                description = conn.execute(q["user_columns"]).description or []
+                description = self._execute(conn.cursor(), q["user_columns"]).description or []
             self._columns = frozenset(column.name for column in description)
         return self._columns
 
@@ -227,7 +229,7 @@ class PostgresAdapter:
             sql.SQL(", ").join(sql.Placeholder() * len(row)))
         try:
             with self.pool.connection() as conn:
-                stored = conn.cursor(row_factory=dict_row).execute(statement, tuple(row.values())).fetchone()
+                stored = self._execute(conn.cursor(row_factory=dict_row), statement, tuple(row.values())).fetchone()
         except errors.UniqueViolation as error:
             raise _user_error(error) from None
         assert stored is not None
@@ -243,8 +245,8 @@ class PostgresAdapter:
                 sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values))
             try:
                 with self.pool.connection() as conn:
-                    stored = conn.cursor(row_factory=dict_row).execute(
-                        statement, (*values.values(), user_id)).fetchone()
+                    stored = self._execute(conn.cursor(row_factory=dict_row), statement,
+                                           (*values.values(), user_id)).fetchone()
             except errors.UniqueViolation as error:
                 raise _user_error(error) from None
         if stored is None:
@@ -266,7 +268,7 @@ class PostgresAdapter:
         # The hot path of every authenticated request: no helper layers.
         with self.pool.connection() as conn:
             query = (self._queries or self._render(conn))["get_session_and_user"]
-            cursor = self._select(conn.cursor(), query, (session_id,))
+            cursor = self._execute(conn.cursor(), query, (session_id,))
             row = cursor.fetchone()
             if row is None:
                 return None

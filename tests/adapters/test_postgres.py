@@ -108,6 +108,29 @@ def test_a_column_added_by_another_process_is_seen_by_running_adapters(
     assert pg.update_user(user_id, {"nickname": "al"})["nickname"] == "al"
 
 
+def test_prepared_writes_survive_a_column_added_by_another_process(
+        pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    """``INSERT/UPDATE ... RETURNING *`` plans are cached too; a new column must not break them."""
+    user_id = add_user(pg, "alice")
+    for index in range(8):  # past psycopg's prepare threshold, on the pool's one connection
+        pg.set_user(None, {"provider_id": f"p:{index}", "hashed_password": None, "username": "x"})
+        pg.update_user(user_id, {"username": f"alice{index}"})
+    dsn, name = schema
+    other = PostgresAdapter(dsn, schema=name)
+    try:
+        other.create_tables(user_attributes={"username": "TEXT", "nickname": "TEXT"})
+    finally:
+        other.close()
+    for index in range(3):  # recovered for good, not only once
+        created = pg.set_user(None, {"provider_id": f"q:{index}", "hashed_password": None, "username": "y"})
+        assert created["nickname"] is None
+        updated = pg.update_user(user_id, {"username": f"al{index}"})
+        assert updated == {"id": user_id, "provider_id": "username:alice", "hashed_password": None,
+                           "username": f"al{index}", "nickname": None}
+    with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):  # errors still translated
+        pg.set_user(None, {"provider_id": "q:0", "hashed_password": None, "username": "y"})
+
+
 def test_concurrent_create_tables_all_succeed(schema: tuple[str, str]) -> None:
     dsn, name = schema
     adapters = [PostgresAdapter(dsn, schema=name) for _ in range(4)]
