@@ -111,10 +111,15 @@ class SQLiteAdapter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # Also when COMMIT fails (SQLITE_BUSY, disk full, a deferred
+            # foreign key): SQLite keeps the transaction open then, and this
+            # thread's connection would hold the write lock for good. Some
+            # errors have already rolled back, hence the check.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def create_tables(self, user_attributes: Mapping[str, str] | None = None) -> None:
         """Create Lucia's tables if missing; attribute columns as ``{name: SQL type}``.

@@ -172,3 +172,32 @@ def test_a_column_added_by_another_process_can_be_written(store: SQLiteAdapter, 
     conn.close()
     assert store.update_user("user-1", {"plan": "pro"})["plan"] == "pro"
     assert store.set_user("user-2", {"provider_id": "p:2", "plan": "free"})["plan"] == "free"
+
+
+def test_a_failed_commit_rolls_back_and_frees_the_write_lock(path: Path) -> None:
+    # A table made elsewhere with a deferred foreign key: the violation is
+    # only found by COMMIT, which then fails and leaves the transaction open.
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        'CREATE TABLE "user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, hashed_password TEXT);'
+        'CREATE TABLE "session" (id TEXT PRIMARY KEY, user_id TEXT NOT NULL '
+        'REFERENCES "user"(id) DEFERRABLE INITIALLY DEFERRED, expires INTEGER NOT NULL, '
+        "idle_expires INTEGER NOT NULL);"
+        "INSERT INTO \"user\" VALUES ('user-1', 'p:1', NULL);"
+        "INSERT INTO \"session\" VALUES ('" + "a" * 40 + "', 'user-1', 10, 20);"
+    )
+    conn.close()
+    adapter, other = SQLiteAdapter(path), SQLiteAdapter(path, timeout=0.2)
+    try:
+        old = SessionRow("a" * 40, "user-1", 10, 20)
+        orphan = SessionRow("b" * 40, "user-nobody", 30, 40)
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):  # COMMIT: FOREIGN KEY constraint failed
+            adapter.replace_session(old, orphan, SessionRow(old.id, "user-1", 15, 15))
+        assert not adapter.connection.in_transaction
+        assert adapter.get_session(old.id) == old  # the shortened row was rolled back
+        assert adapter.get_session(orphan.id) is None
+        other.set_user("user-2", {"provider_id": "p:2"})  # no write lock left behind
+        assert adapter.get_user("user-2") is not None
+    finally:
+        adapter.close()
+        other.close()
