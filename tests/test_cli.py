@@ -125,6 +125,13 @@ def test_init_twice_is_harmless(db_url: str, capsys: pytest.CaptureFixture[str])
         adapter.close()
 
 
+def test_init_refuses_a_type_that_would_run_more_ddl(store: Any, db_url: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--db", db_url, "--attr", "nick=TEXT, DROP COLUMN hashed_password"]) == 2
+    assert "invalid column type" in one_error_line(capsys.readouterr().err)
+    assert store.user_columns() == {"id", "provider_id", "hashed_password", "username"}
+
+
 # create-user
 
 
@@ -238,6 +245,8 @@ def test_purge_draws_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     pytest.param(["init", "--db", "postgresql://h/db?nonsense=1"], id="unknown-libpq-parameter"),
     pytest.param(["init", "--db", "postgresql://h/db?schema=no-dashes"], id="bad-schema"),
     pytest.param(["init", "--db", "sqlite:///x.db", "--attr", "a=TEXT); DROP TABLE user; --"], id="bad-type"),
+    pytest.param(["init", "--db", "sqlite:///x.db", "--attr", "a=TEXT, DROP COLUMN hashed_password"],
+                 id="type-with-comma"),
     pytest.param(["purge", "--session-url", "http://h/0"], id="session-url-scheme"),
     pytest.param(["purge", "--session-url", "redis://127.0.0.1:6379/0?nonsense=1"], id="unknown-redis-parameter"),
     pytest.param(["purge"], id="purge-without-store"),

@@ -13,6 +13,7 @@ store raises (connection lost, disk full) propagates unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,7 @@ __all__ = [
     "AtomicRenewal",
     "new_user_id",
     "check_user_values",
+    "check_column_type",
     "RESERVED_USER_COLUMNS",
 ]
 
@@ -101,3 +103,16 @@ def check_user_values(values: Mapping[str, Any], columns: frozenset[str] | None 
             raise ValueError(f"cannot set user column {name!r}")
         if columns is not None and name not in columns:
             raise ValueError(f"user table has no column {name!r}")
+
+
+# A type name (letters, digits, underscores, spaces: "TEXT", "DOUBLE PRECISION",
+# "INTEGER NOT NULL DEFAULT 0"), then at most one "(n)" or "(n, m)". No comma,
+# quote, semicolon or expression can get through, so the text can go into DDL.
+_COLUMN_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(?:\( *[0-9]+ *(?:, *[0-9]+ *)?\))?")
+
+
+def check_column_type(kind: str) -> str:
+    """Return ``kind`` if it is a plain SQL column type, else raise ``ValueError``."""
+    if not isinstance(kind, str) or not _COLUMN_TYPE.fullmatch(kind):
+        raise ValueError(f"invalid column type {kind!r}")
+    return kind

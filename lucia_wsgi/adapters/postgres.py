@@ -27,12 +27,11 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import LuciaError
 from ..session import SessionRow
-from .base import UserRow, check_user_values, new_user_id
+from .base import UserRow, check_column_type, check_user_values, new_user_id
 
 __all__ = ["PostgresAdapter"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ (),]*\Z")
 # Serialises concurrent create_tables() calls (CREATE ... IF NOT EXISTS races).
 _SCHEMA_LOCK = 0x6C75636961
 
@@ -71,9 +70,7 @@ def _check_name(name: str, what: str) -> str:
 
 
 def _sql_type(kind: str) -> sql.SQL:
-    if not isinstance(kind, str) or not _TYPE.match(kind):
-        raise ValueError(f"invalid column type {kind!r}")
-    return sql.SQL(kind)  # checked against _TYPE above: a type name, never user data
+    return sql.SQL(check_column_type(kind))  # a checked type name, never user data
 
 
 class PostgresAdapter:

@@ -19,17 +19,16 @@ from typing import Any
 
 from ..errors import LuciaError
 from ..session import SessionRow
-from .base import UserRow, check_user_values, new_user_id
+from .base import UserRow, check_column_type, check_user_values, new_user_id
 
 __all__ = ["SQLiteAdapter"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ (),]*\Z")
 _SESSION_COLUMNS = "id, user_id, expires, idle_expires"
 
 
 def _schema(user_attributes: Mapping[str, str]) -> list[str]:
-    columns = "".join(f", {_ident(name)} {_sql_type(kind)}" for name, kind in user_attributes.items())
+    columns = "".join(f", {_ident(name)} {check_column_type(kind)}" for name, kind in user_attributes.items())
     return [
         'CREATE TABLE IF NOT EXISTS "user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, '
         f"hashed_password TEXT{columns})",
@@ -43,12 +42,6 @@ def _ident(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"invalid column name {name!r}")
     return f'"{name}"'
-
-
-def _sql_type(kind: str) -> str:
-    if not _TYPE.match(kind):
-        raise ValueError(f"invalid column type {kind!r}")
-    return kind
 
 
 class _CloseWithThread:
@@ -134,7 +127,7 @@ class SQLiteAdapter:
             existing = {row["name"] for row in conn.execute('PRAGMA table_info("user")')}
             for name, kind in attributes.items():
                 if name not in existing:
-                    conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {_sql_type(kind)}')
+                    conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {check_column_type(kind)}')
         self._columns = None
 
     def user_columns(self) -> frozenset[str]:

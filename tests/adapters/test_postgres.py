@@ -169,9 +169,21 @@ def test_a_table_made_elsewhere_is_read_with_its_attribute_columns(schema: tuple
         adapter.close()
 
 
+def test_create_tables_accepts_sized_and_multiword_types(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    pg.create_tables(user_attributes={"code": "VARCHAR(8)", "score": "NUMERIC(6, 2)", "ratio": "DOUBLE PRECISION"})
+    dsn, name = schema
+    assert raw(dsn, "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+                    "FROM information_schema.columns WHERE table_schema = %s AND table_name = 'user' "
+                    "AND column_name IN ('code', 'score', 'ratio') ORDER BY ordinal_position", name) == [
+        ("code", "character varying", 8, None, None), ("score", "numeric", None, 6, 2),
+        ("ratio", "double precision", None, 53, None)]
+
+
 @pytest.mark.parametrize("attributes", [
     pytest.param({'x" TEXT); DROP TABLE "user"; --': "TEXT"}, id="column-name-injection"),
     pytest.param({"nickname": "TEXT); DROP TABLE session; --"}, id="column-type-injection"),
+    pytest.param({"nickname": "TEXT, DROP COLUMN hashed_password"}, id="column-type-with-comma"),
+    pytest.param({"nickname": "TEXT DEFAULT (current_user)"}, id="column-type-with-expression"),
     pytest.param({"": "TEXT"}, id="empty-name"),
 ])
 def test_create_tables_rejects_unsafe_attribute_definitions(pg: PostgresAdapter, attributes: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from lucia_wsgi import LuciaError
 from lucia_wsgi.adapters import SQLiteAdapter
+from lucia_wsgi.adapters.base import check_column_type
 from lucia_wsgi.session import SessionRow
 
 from .contract import AdapterContract
@@ -84,6 +85,11 @@ def test_schema_is_lucias(store: SQLiteAdapter, path: Path) -> None:
     [
         pytest.param({'x" TEXT); DROP TABLE "user"; --': "TEXT"}, id="name-injection"),
         pytest.param({"nickname": "TEXT); DROP TABLE session; --"}, id="type-injection"),
+        pytest.param({"nickname": "TEXT, DROP COLUMN hashed_password"}, id="type-with-comma"),
+        pytest.param({"nickname": "TEXT DEFAULT (lower(id))"}, id="type-with-expression"),
+        pytest.param({"nickname": "NUMERIC(1)(2)"}, id="type-two-parentheses"),
+        pytest.param({"nickname": "TEXT\n"}, id="type-with-newline"),
+        pytest.param({"nickname": "INTEGER(\u0661)"}, id="type-non-ascii-digit"),
         pytest.param({"": "TEXT"}, id="empty-name"),
         pytest.param({"1st": "TEXT"}, id="name-starting-with-digit"),
     ],
@@ -201,3 +207,16 @@ def test_a_failed_commit_rolls_back_and_frees_the_write_lock(path: Path) -> None
     finally:
         adapter.close()
         other.close()
+
+
+@pytest.mark.parametrize("kind", ["TEXT", "INTEGER NOT NULL DEFAULT 0", "VARCHAR(255)", "NUMERIC(10, 2)",
+                                  "NUMERIC(10,2)", "DOUBLE PRECISION", "TEXT UNIQUE"])
+def test_plain_column_types_are_accepted(kind: str) -> None:
+    assert check_column_type(kind) == kind
+
+
+@pytest.mark.parametrize("kind", ["", " TEXT", "TEXT, age INTEGER", "TEXT; DROP", "VARCHAR(n)", "NUMERIC(1, 2, 3)",
+                                  "VARCHAR(255) NOT NULL", "TEXT -- x", "TEXT 'x'", 'TEXT "x"', None])
+def test_other_column_types_are_refused(kind: Any) -> None:
+    with pytest.raises(ValueError):
+        check_column_type(kind)
