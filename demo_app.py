@@ -194,9 +194,12 @@ class DemoApp:
                 user = self.auth.create_user("username", username, password=password,
                                              attributes={"username": username})
             except LuciaError as error:
-                if error.code != "AUTH_DUPLICATE_PROVIDER_ID":
+                if error.code == "AUTH_DUPLICATE_PROVIDER_ID":
+                    errors, status = ["That username is taken."], 409
+                elif error.code == "AUTH_INVALID_PASSWORD":  # e.g. grows past 4096 bytes under NFKC
+                    errors = [f"Password: {PASSWORD_RULE}."]
+                else:
                     raise
-                errors, status = ["That username is taken."], 409
             else:
                 auth_request.set_session(self.auth.create_session(user["user_id"]))
                 return redirect("/profile")

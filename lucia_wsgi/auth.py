@@ -18,7 +18,7 @@ from .config import Config, build_config
 from .cookies import Cookie, read_cookie, session_cookies
 from .csrf import is_request_allowed
 from .errors import LuciaError
-from .passwords import encode_password, generate_random_string, is_bcrypt_hash
+from .passwords import encode_password, generate_random_string, is_bcrypt_hash, verify_password
 from .session import (
     Session,
     SessionRow,
@@ -28,6 +28,7 @@ from .session import (
     grace_row,
     is_well_formed_session_id,
     new_session_row,
+    successor_expires,
     to_session,
 )
 
@@ -76,6 +77,9 @@ class Auth:
         self._sessions = config.session_adapter
         self._clock = config.clock
         self._hash_slots = threading.BoundedSemaphore(config.max_concurrent_hashes)
+        self._default_hash = config.validate_hash is verify_password
+        self._dummy_hash: str | None = _DUMMY_HASH if self._default_hash else None
+        self._dummy_lock = threading.Lock()
         joint = self._users is self._sessions and isinstance(self._users, JointAdapter)
         self._joint: JointAdapter | None = self._users if joint else None
         self._atomic: AtomicRenewal | None = self._sessions if isinstance(self._sessions, AtomicRenewal) else None
@@ -104,6 +108,19 @@ class Auth:
     def _verify(self, password: str, hashed: str) -> bool:
         with self._hash_slots:
             return bool(self.config.validate_hash(password, hashed))
+
+    def _burn_one_verification(self, password: str) -> None:
+        """Cost what checking a real hash costs, for log-ins that fail without one.
+
+        The dummy is a hash in the configured format: Lucia's constant for the
+        default scrypt, one made by a custom ``hash`` pair on first need.
+        """
+        if self._dummy_hash is None:
+            with self._dummy_lock:
+                if self._dummy_hash is None:
+                    with self._hash_slots:
+                        self._dummy_hash = self.config.generate_hash(generate_random_string(24))
+        self._verify(password, self._dummy_hash)
 
     def _verify_bcrypt(self, password: str, hashed: str) -> bool:
         import bcrypt
@@ -154,20 +171,22 @@ class Auth:
         encode_password(password)
         row = self._users.get_user_by_provider_id(provider_id)
         if row is None:
-            self._verify(password, _DUMMY_HASH)
+            self._burn_one_verification(password)
             raise LuciaError("AUTH_INVALID_PROVIDER_ID")
         hashed = row.get("hashed_password")
         if not hashed:
-            self._verify(password, _DUMMY_HASH)
+            self._burn_one_verification(password)
             raise LuciaError("AUTH_INVALID_PASSWORD")
-        if is_bcrypt_hash(hashed):
-            if not self.config.bcrypt_migration:
-                self._verify(password, _DUMMY_HASH)
-                raise LuciaError("AUTH_OUTDATED_PASSWORD")
+        if self.config.bcrypt_migration and is_bcrypt_hash(hashed):
             if not self._verify_bcrypt(password, hashed):
                 raise LuciaError("AUTH_INVALID_PASSWORD")
             row = self._users.update_user(row["id"], {"hashed_password": self._hash(password)})
             return self._transform(row)
+        # Lucia's "outdated" format: "$2a" always (as Lucia), any bcrypt hash
+        # under the default scrypt pair; a custom pair may verify "$2b" itself.
+        if hashed.startswith("$2a") or (self._default_hash and is_bcrypt_hash(hashed)):
+            self._burn_one_verification(password)
+            raise LuciaError("AUTH_OUTDATED_PASSWORD")
         if not self._verify(password, hashed):
             raise LuciaError("AUTH_INVALID_PASSWORD")
         return self._transform(row)
@@ -336,9 +355,25 @@ class Auth:
         return True
 
     def invalidate_session(self, session_id: str) -> None:
-        """Delete a session; unknown and malformed ids are fine."""
-        if is_well_formed_session_id(session_id):
-            self._sessions.delete_session(self._storage_id(session_id))
+        """Delete a session; unknown and malformed ids are fine.
+
+        A session renewed moments ago (still in its grace window) takes the
+        session it was renewed into along: a log-out sent with the old cookie,
+        racing the response that carried the new one, must not leave the user
+        signed in.
+        """
+        if not is_well_formed_session_id(session_id):
+            return
+        storage_id = self._storage_id(session_id)
+        row = self._sessions.get_session(storage_id)
+        self._sessions.delete_session(storage_id)
+        if row is None:
+            return
+        expires = successor_expires(row, self.config.renewal_grace, self.config.active_period)
+        if expires is not None:
+            successors = [s.id for s in self._sessions.get_sessions_by_user_id(row.user_id) if s.expires == expires]
+            if successors:
+                self._sessions.delete_session(*successors)
 
     def invalidate_all_user_sessions(self, user_id: str) -> None:
         self._sessions.delete_sessions_by_user_id(user_id)

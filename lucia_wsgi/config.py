@@ -86,14 +86,36 @@ class Config:
         return self.env == "PROD"
 
 
+_USER_METHODS = ("get_user", "get_user_by_provider_id", "set_user", "update_user", "delete_user")
+_SESSION_METHODS = ("get_session", "get_sessions_by_user_id", "set_session", "delete_session",
+                    "delete_sessions_by_user_id")
+
+
+def _check_methods(role: str, adapter: object, methods: tuple[str, ...]) -> None:
+    missing = [name for name in methods if not callable(getattr(adapter, name, None))]
+    if missing:
+        raise TypeError(f"{role} {adapter!r} lacks the adapter methods {', '.join(missing)}")
+
+
 def _split_adapter(adapter: object) -> tuple[Any, Any]:
     if adapter is None:
         raise TypeError("lucia() needs an adapter")
     if isinstance(adapter, Mapping):
         if set(adapter) != {"user", "session"}:
             raise ValueError("adapter mapping must have exactly the keys 'user' and 'session'")
-        return adapter["user"], adapter["session"]
-    return adapter, adapter
+        users, sessions = adapter["user"], adapter["session"]
+    else:
+        users = sessions = adapter
+    _check_methods("adapter" if users is sessions else "user adapter", users, _USER_METHODS)
+    _check_methods("adapter" if users is sessions else "session adapter", sessions, _SESSION_METHODS)
+    return users, sessions
+
+
+def _check_clock(clock: Callable[[], int]) -> None:
+    """A clock must answer whole milliseconds: ``time.time`` (float seconds) is a classic slip."""
+    now = clock()
+    if type(now) is not int:
+        raise TypeError(f"clock must return Unix time in milliseconds as an int, got {now!r}")
 
 
 def _cookie_options(value: object) -> tuple[CookieOptions, ...]:
@@ -147,6 +169,8 @@ def build_config(
                      ("generate_custom_user_id", generate_custom_user_id), ("clock", clock)):
         if fn is not None:
             _callable(name, fn)
+    if clock is not None:
+        _check_clock(clock)
     if isinstance(trusted_origins, str):
         raise TypeError("trusted_origins must be a list of origins, not one string")
     if type(max_concurrent_hashes) is not int or max_concurrent_hashes < 1:

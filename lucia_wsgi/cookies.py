@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import MappingProxyType
 from urllib.parse import quote, unquote_to_bytes
 
 from .session import Session
@@ -142,7 +143,7 @@ class Cookie:
     """A ``Set-Cookie`` directive; :meth:`serialize` gives the header value."""
 
     name: str
-    value: str
+    value: str = field(repr=False)  # a session id is a bearer credential
     expires: datetime
     http_only: bool = True
     secure: bool = False
@@ -157,14 +158,14 @@ class Cookie:
         object.__setattr__(
             self,
             "attributes",
-            {
+            MappingProxyType({
                 "domain": self.domain,
                 "path": self.path,
                 "expires": self.expires,
                 "http_only": self.http_only,
                 "secure": self.secure,
                 "same_site": self.same_site,
-            },
+            }),
         )
 
     def serialize(self) -> str:

@@ -69,8 +69,9 @@ def parse_origin(value: str) -> Origin | None:
     return None if parsed is None else Origin(scheme, *parsed)
 
 
-def _first(value: str) -> str:
-    return value.split(",", 1)[0].strip()
+def _last(value: str) -> str:
+    """The value the nearest proxy added (a client can put any earlier ones)."""
+    return value.rsplit(",", 1)[-1].strip()
 
 
 def request_origin(environ: Mapping[str, object], *, force_https: bool, trust_proxy: bool) -> Origin | None:
@@ -78,8 +79,8 @@ def request_origin(environ: Mapping[str, object], *, force_https: bool, trust_pr
     scheme = str(environ.get("wsgi.url_scheme") or "http").lower()
     host = str(environ.get("HTTP_HOST") or "")
     if trust_proxy:
-        scheme = _first(str(environ.get("HTTP_X_FORWARDED_PROTO") or "")).lower() or scheme
-        host = _first(str(environ.get("HTTP_X_FORWARDED_HOST") or "")) or host
+        scheme = _last(str(environ.get("HTTP_X_FORWARDED_PROTO") or "")).lower() or scheme
+        host = _last(str(environ.get("HTTP_X_FORWARDED_HOST") or "")) or host
     if force_https:
         scheme = "https"
     if not host:

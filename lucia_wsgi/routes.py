@@ -114,19 +114,26 @@ class ApiRoutes:
         return f"<ApiRoutes prefix={self.prefix!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Standalone, the app may be mounted (SCRIPT_NAME = "/api/auth"), so
+        # routes match the full path; inside the middleware, the app-relative one.
         request = AuthRequest(self.auth, environ)
-        return self.respond(request, environ, cookie_start_response(request, start_response))
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        return self.respond(request, environ, cookie_start_response(request, start_response), path=path)
 
-    def respond(self, request: AuthRequest, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def respond(
+        self, request: AuthRequest, environ: WSGIEnvironment, start_response: StartResponse, *, path: str | None = None
+    ) -> Iterable[bytes]:
         """Answer with ``request`` as the request's :class:`AuthRequest`.
 
         ``start_response`` must already add ``request``'s queued cookies
-        (the middleware's does).
+        (the middleware's does); ``path`` defaults to ``PATH_INFO``.
         """
-        return self._dispatch(request, environ)(environ, start_response)
+        if path is None:
+            path = environ.get("PATH_INFO", "")
+        return self._dispatch(request, environ, path)(environ, start_response)
 
-    def _dispatch(self, request: AuthRequest, environ: WSGIEnvironment) -> App:
-        route = self._routes.get(environ.get("PATH_INFO", ""))
+    def _dispatch(self, request: AuthRequest, environ: WSGIEnvironment, path: str) -> App:
+        route = self._routes.get(path)
         if route is None:
             return _message("not found", 404)
         methods, handler = route

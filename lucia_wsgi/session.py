@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal, NamedTuple
 
@@ -41,6 +41,7 @@ __all__ = [
     "is_well_formed_session_id",
     "new_session_row",
     "grace_row",
+    "successor_expires",
     "to_session",
 ]
 
@@ -75,9 +76,12 @@ def _datetime(ms: int) -> datetime:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
-    """A live session as the application sees it."""
+    """A live session as the application sees it.
 
-    session_id: str
+    The id is a bearer credential, so it stays out of ``repr()`` (and logs).
+    """
+
+    session_id: str = field(repr=False)
     user_id: str
     active_period_expires: datetime
     idle_period_expires: datetime
@@ -130,6 +134,18 @@ def grace_row(old: SessionRow, now: int, grace: int) -> SessionRow:
     """
     until = min(now + grace, old.idle_expires)
     return SessionRow(old.id, old.user_id, until, until)
+
+
+def successor_expires(row: SessionRow, grace: int, active_period: int) -> int | None:
+    """For the grace row of a renewal, the ``expires`` of the session it was renewed into.
+
+    A grace row is the only kind with ``expires == idle_expires`` (a created
+    session has a positive idle period); it was cut at ``renewal + grace``, and
+    the successor was created at ``renewal``. ``None`` for any other row.
+    """
+    if row.expires != row.idle_expires:
+        return None
+    return row.expires - grace + active_period
 
 
 class Validation(enum.Enum):

@@ -12,7 +12,9 @@ application appends the ``Set-Cookie`` headers the request queued (one header
 per cookie) and ``Vary: Cookie`` when the session was read, computed at the
 moment ``start_response`` is called. An application that calls
 ``validate()``/``set_session()`` only after that (while its body is being
-iterated) is too late: headers are gone by then, so such cookies are dropped.
+iterated) is too late: headers are gone by then, so such cookies are dropped,
+and ``validate()`` then reads the session without renewing it (a renewal the
+browser never hears of would log the user out once the grace window ends).
 When the application raises, the exception propagates untouched.
 """
 
@@ -49,7 +51,7 @@ class AuthRequest:
     :meth:`response_headers` themselves.
     """
 
-    __slots__ = ("_cookies", "_explicit", "_read", "_result", "auth", "environ")
+    __slots__ = ("_cookies", "_explicit", "_read", "_result", "auth", "environ", "headers_sent")
 
     def __init__(self, auth: Auth, environ: WSGIEnvironment) -> None:
         self.auth = auth
@@ -58,6 +60,8 @@ class AuthRequest:
         self._cookies: list[Cookie] | None = None
         self._explicit = False
         self._read = False
+        #: Set once the response headers are on their way: a cookie can no longer be set.
+        self.headers_sent = False
 
     def __repr__(self) -> str:
         return f"<AuthRequest {self.environ.get('REQUEST_METHOD')} {self.environ.get('PATH_INFO')!r}>"
@@ -91,6 +95,13 @@ class AuthRequest:
             return _ANONYMOUS
         if not session_id:
             return _ANONYMOUS
+        if self.headers_sent:
+            # Too late for a cookie: renewing now would hand the browser a
+            # session it never hears of and cut its old one to the grace window.
+            try:
+                return self.auth.get_session_user(session_id)
+            except LuciaError:
+                return _ANONYMOUS
         try:
             result = self.auth.validate_session_user(session_id)
         except LuciaError:
@@ -154,6 +165,7 @@ def cookie_start_response(request: AuthRequest, start_response: StartResponse) -
     def _start_response(
         status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], object]:
+        request.headers_sent = True
         if request._cookies or request._read:
             headers = _add_headers(headers, request)
         if exc_info is None:

@@ -660,10 +660,47 @@ def test_wrong_password_keeps_the_bcrypt_hash(store: MemoryAdapter, clock: Clock
 
 
 def test_bcrypt_without_migration_is_outdated(store: MemoryAdapter, clock: Clock) -> None:
-    _bcrypt_user(store, b"hunter2")
+    _bcrypt_user(store, b"hunter2", "$2a$")
     auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock)
     with pytest.raises(LuciaError, match="AUTH_OUTDATED_PASSWORD"):
         auth.authenticate_user("username", "legacy", "hunter2")
+
+
+@pytest.mark.parametrize("prefix", [pytest.param("$2b$", id="2b"), pytest.param("$2y$", id="2y")])
+def test_any_bcrypt_hash_is_outdated_under_the_default_scrypt(store: MemoryAdapter, clock: Clock, prefix: str) -> None:
+    _bcrypt_user(store, b"hunter2", prefix)
+    auth = lucia(adapter=store, env="DEV", clock=clock)
+    with pytest.raises(LuciaError, match="AUTH_OUTDATED_PASSWORD"):
+        auth.authenticate_user("username", "legacy", "hunter2")
+
+
+BCRYPT_PAIR = (
+    lambda password: bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode(),
+    lambda password, hashed: bcrypt.checkpw(password.encode(), hashed.encode()),
+)
+
+
+def test_a_custom_bcrypt_pair_verifies_its_own_hashes(store: MemoryAdapter, clock: Clock) -> None:
+    auth = lucia(adapter=store, env="DEV", hash=BCRYPT_PAIR, clock=clock)
+    user = auth.create_user("username", "b", password="hunter2")
+    assert auth.authenticate_user("username", "b", "hunter2") == user
+    with pytest.raises(LuciaError, match="AUTH_INVALID_PASSWORD"):
+        auth.authenticate_user("username", "b", "hunter3")
+
+
+def test_failed_log_ins_check_a_dummy_in_the_custom_pairs_own_format(store: MemoryAdapter, clock: Clock) -> None:
+    checked: list[str] = []
+
+    def validate(password: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return BCRYPT_PAIR[1](password, hashed)  # raises on a hash not in bcrypt format
+
+    auth = lucia(adapter=store, env="DEV", hash=(BCRYPT_PAIR[0], validate), clock=clock)
+    auth.create_user("username", "nopass")
+    for identifier, code in (("ghost", "AUTH_INVALID_PROVIDER_ID"), ("nopass", "AUTH_INVALID_PASSWORD")):
+        with pytest.raises(LuciaError, match=code):
+            auth.authenticate_user("username", identifier, "hunter2")
+    assert len(checked) == 2 and all(hashed.startswith("$2b$") for hashed in checked)
 
 
 def test_bcrypt_checks_the_bytes_bcrypt_hashed(store: MemoryAdapter, clock: Clock) -> None:
@@ -749,3 +786,37 @@ def test_validate_request_headers(store: MemoryAdapter, environ: dict[str, str],
 def test_trusted_origin_passes_validate_request_headers(store: MemoryAdapter) -> None:
     auth = lucia(adapter=store, env="PROD", hash=CHEAP, trusted_origins=["https://app.example.org"])
     assert auth.validate_request_headers(_environ("POST", "https://app.example.org")) == "s" * 40
+
+
+def test_logging_out_a_just_renewed_session_ends_its_successor(store: MemoryAdapter, clock: Clock) -> None:
+    auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock)
+    user_id = auth.create_user("username", "tabs")["user_id"]
+    old = auth.create_session(user_id)
+    other_device = auth.create_session(user_id)
+    clock.now = T0 + ACTIVE + 1
+    renewed = auth.validate_session(old.session_id)
+    assert renewed.is_fresh
+    clock.now += 1_000  # a log-out sent with the old cookie, inside the grace window
+    auth.invalidate_session(old.session_id)
+    for gone in (old, renewed):
+        with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
+            auth.get_session(gone.session_id)
+    assert auth.get_session(other_device.session_id).user_id == user_id
+
+
+def test_logging_out_an_ordinary_session_leaves_the_users_others(store: MemoryAdapter, clock: Clock) -> None:
+    auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock)
+    user_id = auth.create_user("username", "two")["user_id"]
+    first, second = auth.create_session(user_id), auth.create_session(user_id)
+    auth.invalidate_session(first.session_id)
+    assert [row.id for row in store.get_sessions_by_user_id(user_id)] == [second.session_id]
+
+
+def test_session_repr_keeps_the_id_out_of_logs(store: MemoryAdapter, clock: Clock) -> None:
+    auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock)
+    session = auth.create_session(auth.create_user("username", "r")["user_id"])
+    cookies = auth.create_session_cookies(session)
+    assert session.session_id not in repr(session)
+    assert session.session_id not in repr(cookies)
+    with pytest.raises(TypeError):
+        cookies[0].attributes["path"] = "/elsewhere"  # type: ignore[index]

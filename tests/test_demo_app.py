@@ -88,6 +88,7 @@ def test_duplicate_username_is_refused(alice: webtest.TestApp) -> None:
         pytest.param("al ice", "long enough", "Username:", id="space"),
         pytest.param("alice", "short", "Password:", id="short-password"),
         pytest.param("alice", "x" * 256, "Password:", id="long-password"),
+        pytest.param("alice", "\ufdfa" * 200, "Password:", id="password-past-4096-bytes-under-nfkc"),
     ],
 )
 def test_sign_up_rules_are_enforced(

@@ -310,3 +310,11 @@ def test_standalone_routes_with_a_custom_prefix(auth: Any) -> None:
     app = webtest.TestApp(validator(handle_api_routes(auth, prefix="/session")))
     assert app.get("/session/user").json == {"user": None}
     app.get("/api/auth/user", status=404)
+
+
+def test_standalone_routes_match_when_mounted_under_a_script_name(auth: Any, session_id: str) -> None:
+    routes = webtest.TestApp(handle_api_routes(auth))
+    extra = {"SCRIPT_NAME": "/api/auth"}
+    response = routes.get("/user", headers=cookie(session_id), extra_environ=extra)
+    assert response.json["user"]["user_id"] == auth.get_session(session_id).user_id
+    assert routes.get("/username", extra_environ=extra, status=404).json == {"message": "not found"}

@@ -378,6 +378,11 @@ def test_validate_after_start_response_cannot_add_the_cookie(auth: Any, clock: C
     response = wrap(app, auth).get("/", headers=cookie(session_id))
     assert response.text == "head user"
     assert auth_cookies(response) == []
+    # No renewal the browser never heard of: the idle session is intact, so
+    # the next request (past any grace window) still renews it.
+    assert auth.get_session(session_id).state == "idle"
+    clock.now += 60_000
+    assert auth_cookies(wrap(page_app, auth).get("/", headers=cookie(session_id)))
 
 
 class ClosingBody:
