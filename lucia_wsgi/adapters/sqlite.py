@@ -265,7 +265,7 @@ def _user_error(error: sqlite3.IntegrityError) -> LuciaError | sqlite3.Integrity
     message = str(error)
     if message == _UNIQUE + "user.provider_id":
         return LuciaError("AUTH_DUPLICATE_PROVIDER_ID")
-    if message == _UNIQUE + "user.id":
+    if message.startswith(_UNIQUE + "user."):  # the id, or a unique attribute column (as on PostgreSQL)
         return LuciaError("AUTH_DUPLICATE_USER_DATA")
     return error
 

@@ -27,6 +27,9 @@ Optional knobs:
   user's sessions, the one-query join) are then not collected.
 - ``nul_error``: the exception a store that cannot hold NUL characters raises
   instead of truncating (``None``: NUL round-trips).
+- ``unique_attributes = True`` with a ``make_unique(adapter, column)`` method
+  adding ``column`` to the user table as a unique ``TEXT`` column, for a store
+  that can hold one: the duplicate-attribute test is collected only then.
 
 Expiries are relative to the real clock and in the future, so stores that expire
 keys by wall-clock time (Redis) keep every row a test writes; "dead" is then
@@ -74,11 +77,15 @@ class AdapterContract:
     stores_users: ClassVar[bool] = True
     nul_error: ClassVar[type[BaseException] | None] = None
 
+    unique_attributes: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.stores_users:
             for name in _JOINT_ONLY:
                 setattr(cls, name, None)  # not collected: the paired stores cannot promise it
+        if not cls.unique_attributes:
+            cls.test_duplicate_unique_attribute = None  # type: ignore[assignment]
 
     # fixtures subclasses may override -------------------------------------------
 
@@ -106,6 +113,10 @@ class AdapterContract:
     def grace(row: SessionRow, now: int) -> SessionRow:
         """``row`` shortened to a grace window ending a minute after ``now``."""
         return SessionRow(row.id, row.user_id, now + 60_000, now + 60_000)
+
+    def make_unique(self, adapter: Any, column: str) -> None:
+        """Add ``column`` to ``adapter``'s user table as a unique TEXT column."""
+        raise NotImplementedError
 
     # users -------------------------------------------------------------------
 
@@ -177,6 +188,18 @@ class AdapterContract:
         alice, bob = self.add_user(adapter, "alice"), self.add_user(adapter, "bob")
         with pytest.raises(LuciaError, match="AUTH_DUPLICATE_PROVIDER_ID"):
             adapter.update_user("user-bob", {"provider_id": "username:alice", "username": "Changed"})
+        assert adapter.get_user("user-alice") == alice
+        assert adapter.get_user("user-bob") == bob
+
+    def test_duplicate_unique_attribute(self, adapter: Any) -> None:
+        self.make_unique(adapter, "email")
+        alice = self.add_user(adapter, "alice", email="a@example.com")
+        bob = self.add_user(adapter, "bob", email="b@example.com")
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_USER_DATA"):
+            self.add_user(adapter, "carol", email="a@example.com")
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_USER_DATA"):
+            adapter.update_user("user-bob", {"email": "a@example.com"})
+        assert adapter.get_user("user-carol") is None
         assert adapter.get_user("user-alice") == alice
         assert adapter.get_user("user-bob") == bob
 

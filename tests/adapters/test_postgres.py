@@ -366,6 +366,10 @@ def test_dead_sessions_go_in_batches_and_live_ones_stay(pg: PostgresAdapter) -> 
 
 class TestPostgresContract(AdapterContract):
     nul_error = psycopg.DataError  # text columns cannot hold NUL; psycopg refuses before sending
+    unique_attributes = True
+
+    def make_unique(self, adapter: PostgresAdapter, column: str) -> None:
+        adapter.create_tables(user_attributes={"username": "TEXT", column: "TEXT UNIQUE"})
 
     @pytest.fixture
     def adapter(self, pg: PostgresAdapter) -> PostgresAdapter:

@@ -31,6 +31,13 @@ def store(path: Path) -> Iterator[SQLiteAdapter]:
 
 
 class TestSQLiteAdapter(AdapterContract):
+    unique_attributes = True
+
+    def make_unique(self, adapter: SQLiteAdapter, column: str) -> None:
+        # SQLite cannot ADD COLUMN ... UNIQUE: a unique index does the same.
+        adapter.create_tables(user_attributes={"username": "TEXT", column: "TEXT"})
+        adapter.connection.execute(f'CREATE UNIQUE INDEX user_{column} ON "user"("{column}")')
+
     @pytest.fixture
     def adapter(self, store: SQLiteAdapter) -> SQLiteAdapter:
         return store
@@ -220,3 +227,14 @@ def test_plain_column_types_are_accepted(kind: str) -> None:
 def test_other_column_types_are_refused(kind: Any) -> None:
     with pytest.raises(ValueError):
         check_column_type(kind)
+
+
+def test_a_table_made_with_a_unique_attribute_maps_duplicates(path: Path) -> None:
+    adapter = SQLiteAdapter(path)
+    try:
+        adapter.create_tables(user_attributes={"email": "TEXT UNIQUE"})
+        adapter.set_user("user-1", {"provider_id": "p:1", "email": "a@example.com"})
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_USER_DATA"):
+            adapter.set_user("user-2", {"provider_id": "p:2", "email": "a@example.com"})
+    finally:
+        adapter.close()
