@@ -62,10 +62,17 @@ class SQLiteAdapter:
 
     >>> adapter = SQLiteAdapter("app.db")
     >>> adapter.create_tables(user_attributes={"username": "TEXT"})
+
+    A relative path is made absolute at construction, so every thread opens
+    the same file even if the process changes directory later. A path starting
+    with ``file:`` is an SQLite URI (``file:/srv/app.db?mode=ro``), passed on
+    as it is: make its path absolute yourself.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self.path = os.fspath(path)
+        path = os.fspath(path)
+        self._uri = path.startswith("file:")
+        self.path = path if self._uri or path in ("", ":memory:") else os.path.abspath(path)
         self._timeout = timeout
         self._local = threading.local()
         self._columns: frozenset[str] | None = None
@@ -74,7 +81,7 @@ class SQLiteAdapter:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                               check_same_thread=False, cached_statements=64)
+                               check_same_thread=False, cached_statements=64, uri=self._uri)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,50 @@ def test_a_table_made_with_a_unique_attribute_maps_duplicates(path: Path) -> Non
             adapter.set_user("user-2", {"provider_id": "p:2", "email": "a@example.com"})
     finally:
         adapter.close()
+
+
+def _in_thread(call: Callable[[], Any]) -> Any:
+    """``call()``'s result (or exception) from a fresh thread, which opens its own connection."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = call()
+        except sqlite3.Error as error:
+            box["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def test_a_relative_path_means_the_directory_current_at_construction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "app")
+    adapter = SQLiteAdapter("auth.db")
+    try:
+        adapter.create_tables()
+        adapter.set_user("user-1", {"provider_id": "p:1"})
+        monkeypatch.chdir(tmp_path / "elsewhere")  # a server that chdirs after start-up
+        assert _in_thread(lambda: adapter.get_user("user-1")) is not None
+        assert adapter.path == str(tmp_path / "app" / "auth.db")
+        assert not (tmp_path / "elsewhere" / "auth.db").exists()
+    finally:
+        adapter.close()
+
+
+def test_file_uris_are_opened_as_uris(path: Path, store: SQLiteAdapter) -> None:
+    store.set_user("user-1", {"provider_id": "p:1"})
+    reader = SQLiteAdapter(f"file:{path}?mode=ro")
+    try:
+        assert reader.path == f"file:{path}?mode=ro"
+        assert reader.get_user("user-1") is not None
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.set_user("user-2", {"provider_id": "p:2"})
+    finally:
+        reader.close()
