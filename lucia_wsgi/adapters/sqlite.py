@@ -44,17 +44,42 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
+# This process's id, kept current across fork() without a system call per use.
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+#: Connections a forked child inherited, detached: referenced until the child
+#: exits, never closed by us. Closing one in the child is what SQLite warns
+#: against (it may release or checkpoint what the parent's open handle owns).
+_INHERITED: list[sqlite3.Connection] = []
+
+
 class _CloseWithThread:
     """Held in thread-local storage: closes the thread's connection when the
-    thread (or the adapter) goes away, instead of leaving it to the collector."""
+    thread (or the adapter) goes away, instead of leaving it to the collector.
+    In a forked child it detaches the parent's connection instead."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "pid")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.pid = _pid
 
     def __del__(self) -> None:
-        self.conn.close()
+        # os.getpid(), not _pid: a child drops the parent's other threads'
+        # thread-local data before the after-fork hooks run.
+        if self.pid == os.getpid():
+            self.conn.close()
+        else:
+            _INHERITED.append(self.conn)
 
 
 class SQLiteAdapter:
@@ -91,19 +116,23 @@ class SQLiteAdapter:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened on first use, and again in a forked child."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.closer.pid != _pid:
             conn = self._local.conn = self._connect()
-            self._local.closer = _CloseWithThread(conn)
+            self._local.closer = _CloseWithThread(conn)  # the one it replaces detaches the parent's
         return conn
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = self._local.closer = None
+        """Close this thread's connection (others close when their threads end).
+
+        In a forked child, the connection inherited from the parent is
+        detached, not closed.
+        """
+        closer: _CloseWithThread | None = getattr(self._local, "closer", None)
+        self._local.conn = self._local.closer = None
+        if closer is not None and closer.pid == _pid:
+            closer.conn.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

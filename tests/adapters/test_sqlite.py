@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -286,3 +290,84 @@ def test_file_uris_are_opened_as_uris(path: Path, store: SQLiteAdapter) -> None:
             reader.set_user("user-2", {"provider_id": "p:2"})
     finally:
         reader.close()
+
+
+def _in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work()``'s result computed in a forked child (as under gunicorn --preload)."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with other threads alive
+        pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's cleanups
+        status = 1
+        try:
+            os.close(read_end)
+            os.write(write_end, json.dumps(work()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read()
+    assert os.waitpid(pid, 0)[1] == 0, "the child failed"
+    return dict(json.loads(report))
+
+
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(store: SQLiteAdapter) -> None:
+    store.set_user("user-parent", {"provider_id": "p:parent"})
+    inherited = store.connection
+
+    def child() -> dict[str, Any]:
+        store.close()  # must not close the parent's connection in the child...
+        gc.collect()
+        try:
+            inherited.total_changes  # noqa: B018 -- raises on a closed connection
+            still_open = True
+        except sqlite3.ProgrammingError:
+            still_open = False
+        own = store.connection  # ...and the child gets a connection of its own
+        store.set_user("user-child", {"provider_id": "p:child"})
+        return {"still_open": still_open, "fresh": own is not inherited,
+                "sees_parent": store.get_user("user-parent") is not None}
+
+    assert _in_child(child) == {"still_open": True, "fresh": True, "sees_parent": True}
+    assert store.connection is inherited  # the parent keeps its connection...
+    assert store.get_user("user-child") is not None  # ...which sees the child's write
+    assert store.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_forked_child_that_uses_the_store_at_once_gets_a_new_connection(store: SQLiteAdapter) -> None:
+    inherited = store.connection
+    result = _in_child(lambda: {"fresh": store.connection is not inherited,
+                                "user": store.set_user(None, {"provider_id": "p:c"})["provider_id"]})
+    assert result == {"fresh": True, "user": "p:c"}
+    assert store.get_user_by_provider_id("p:c") is not None
+
+
+def test_a_forked_child_does_not_close_connections_of_the_parents_other_threads(store: SQLiteAdapter) -> None:
+    opened, release = threading.Event(), threading.Event()
+    theirs: list[sqlite3.Connection] = []
+
+    def worker() -> None:  # a thread of the parent, alive and holding a connection across the fork
+        theirs.append(store.connection)
+        opened.set()
+        release.wait(timeout=30)
+        store.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert opened.wait(timeout=30)
+
+        def child() -> dict[str, Any]:
+            gc.collect()  # the worker thread does not exist here: its thread-local data is gone
+            try:
+                theirs[0].total_changes  # noqa: B018 -- raises on a closed connection
+            except sqlite3.ProgrammingError:
+                return {"still_open": False}
+            return {"still_open": True}
+
+        assert _in_child(child) == {"still_open": True}
+    finally:
+        release.set()
+        thread.join(timeout=30)
