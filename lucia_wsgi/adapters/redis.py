@@ -151,6 +151,14 @@ class RedisSessionAdapter:
     :param prefix: prepended to every key, to share a database with other data.
     :param options: passed on to :meth:`redis.Redis.from_url` with ``url``
         (``socket_timeout=...``, ``max_connections=...``).
+
+    Needs the real clock: keys expire by the Redis *server's* clock at the
+    ``idle_expires`` that ``lucia(clock=...)`` computed. With a clock behind
+    real time (a test's frozen clock, say) sessions vanish as soon as they are
+    written, or earlier than Lucia expects; with one ahead they outlive their
+    expiry in Redis (Lucia still refuses them by its own clock). Test with
+    real time, as ``tests/adapters/contract.py`` does, or use another store
+    when you need to move the clock.
     """
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "lucia:",

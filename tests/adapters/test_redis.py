@@ -289,3 +289,23 @@ class TestRedisWithPostgresUsersContract(AdapterContract):
         store = self.open(split_names)
         yield store
         store.close()
+
+
+def test_redis_expires_keys_by_its_own_clock_not_an_injected_one(store: RedisSessionAdapter, tmp_path: Path) -> None:
+    """The documented limit: an injected clock far behind real time makes sessions vanish at once."""
+    users = SQLiteAdapter(tmp_path / "users.db")
+    users.create_tables()
+    try:
+        month_ago = now_ms() - 30 * 24 * HOUR
+        behind = lucia(adapter={"user": users, "session": store}, env="DEV", hash=CHEAP_HASH,
+                       clock=lambda: month_ago)
+        user = behind.create_user("username", "alice", password="pw")
+        session = behind.create_session(user["user_id"])  # idle_expires 16 days ago, by the server's clock
+        assert store.get_session(session.session_id) is None
+        with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
+            behind.validate_session(session.session_id)
+        real = lucia(adapter={"user": users, "session": store}, env="DEV", hash=CHEAP_HASH)
+        kept = real.create_session(user["user_id"])
+        assert real.validate_session(kept.session_id).session_id == kept.session_id
+    finally:
+        users.close()
