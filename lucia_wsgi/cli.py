@@ -43,10 +43,12 @@ def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
 
 
 def _open_postgres(url: StoreURL) -> Any:
+    # The adapter first: without psycopg, its ImportError says what to install.
+    from .adapters.postgres import PostgresAdapter
+
+    # isort: split
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
-
-    from .adapters.postgres import PostgresAdapter
 
     try:
         params = conninfo_to_dict(url.target)
@@ -71,9 +73,11 @@ def open_database(url: str) -> Any:
 def open_sessions(url: str) -> Any:
     """The Redis session adapter for a ``--session-url``."""
     parsed = parse_session_url(url)
-    import redis
-
+    # The adapter first: without redis, its ImportError says what to install.
     from .adapters.redis import RedisSessionAdapter
+
+    # isort: split
+    import redis
 
     adapter = RedisSessionAdapter(parsed.target, prefix=parsed.option or "lucia:",
                                   socket_connect_timeout=CONNECT_TIMEOUT)
@@ -254,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LuciaError as error:
         return _fail(error.code, 1)
     except ModuleNotFoundError as error:
-        return _fail(f"{error} (install lucia_wsgi[postgres] or lucia_wsgi[redis])", 1)
+        hint = "" if "pip install" in str(error) else " (pip install 'lucia_wsgi[postgres]' or 'lucia_wsgi[redis]')"
+        return _fail(f"{error}{hint}", 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except _store_errors() as error:

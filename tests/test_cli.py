@@ -271,6 +271,22 @@ def test_unreachable_stores_exit_1_with_one_line(argv: list[str], capsys: pytest
     one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(("argv", "extra"), [
+    pytest.param(["purge", "--db", "postgresql://postgres@127.0.0.1:1/test"], "postgres", id="postgres"),
+    pytest.param(["purge", "--session-url", "redis://127.0.0.1:1/0"], "redis", id="redis"),
+])
+def test_a_missing_driver_exits_1_saying_what_to_install(argv: list[str], extra: str) -> None:
+    code = ("import sys\nfor name in ('psycopg', 'psycopg_pool', 'redis'): sys.modules[name] = None\n"
+            f"from lucia_wsgi.cli import main\nsys.exit(main({argv!r}))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert line.endswith(f"pip install 'lucia_wsgi[{extra}]'"), line
+    assert line.count("install") == 1, line
+
+
 def test_purge_before_init_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["purge", "--db", f"sqlite:///{tmp_path / 'empty.db'}"]) == 1
     assert "no such table" in one_error_line(capsys.readouterr().err)

@@ -2,7 +2,10 @@
 
 ``MemoryAdapter`` and ``SQLiteAdapter`` need nothing beyond the standard
 library. ``PostgresAdapter`` (extra ``postgres``) and ``RedisSessionAdapter``
-(extra ``redis``) import their drivers only when first used.
+(extra ``redis``) import their drivers only when first used, by name: they
+are left out of ``__all__`` so ``from lucia_wsgi.adapters import *`` works
+without the drivers, and without its driver each raises an ``ImportError``
+saying what to ``pip install``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from .memory import MemoryAdapter
 from .sqlite import SQLiteAdapter
 
 if TYPE_CHECKING:
-    from .postgres import PostgresAdapter
-    from .redis import RedisSessionAdapter
+    from .postgres import PostgresAdapter as PostgresAdapter  # re-exported by name, not in __all__
+    from .redis import RedisSessionAdapter as RedisSessionAdapter
 
 __all__ = [
     "Adapter",
@@ -23,8 +26,6 @@ __all__ = [
     "SessionAdapter",
     "MemoryAdapter",
     "SQLiteAdapter",
-    "PostgresAdapter",
-    "RedisSessionAdapter",
 ]
 
 _LAZY = {"PostgresAdapter": ".postgres", "RedisSessionAdapter": ".redis"}

@@ -30,6 +30,7 @@ __all__ = [
     "new_user_id",
     "check_user_values",
     "check_column_type",
+    "missing_driver",
     "RESERVED_USER_COLUMNS",
 ]
 
@@ -116,3 +117,15 @@ def check_column_type(kind: str) -> str:
     if not isinstance(kind, str) or not _COLUMN_TYPE.fullmatch(kind):
         raise ValueError(f"invalid column type {kind!r}")
     return kind
+
+
+def missing_driver(error: ModuleNotFoundError, adapter: str, extra: str, drivers: tuple[str, ...]) -> ImportError:
+    """The error to raise when an optional adapter's driver is not installed.
+
+    A missing ``drivers`` package gets a hint naming the extra to install; any
+    other missing module is returned unchanged.
+    """
+    if (error.name or "").partition(".")[0] not in drivers:
+        return error
+    return ModuleNotFoundError(f"{adapter} needs the {error.name!r} package: pip install 'lucia_wsgi[{extra}]'",
+                               name=error.name)

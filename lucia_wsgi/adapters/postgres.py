@@ -19,15 +19,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from psycopg import Connection, Cursor, errors, sql
-from psycopg.pq import TransactionStatus
-from psycopg.pq.abc import PGresult
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
-
 from ..errors import LuciaError
 from ..session import SessionRow
-from .base import UserRow, check_column_type, check_user_values, new_user_id
+from .base import UserRow, check_column_type, check_user_values, missing_driver, new_user_id
+
+try:
+    from psycopg import Connection, Cursor, errors, sql
+    from psycopg.pq import TransactionStatus
+    from psycopg.pq.abc import PGresult
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+except ModuleNotFoundError as error:
+    raise missing_driver(error, "PostgresAdapter", "postgres", ("psycopg", "psycopg_pool")) from error
 
 __all__ = ["PostgresAdapter"]
 

@@ -27,10 +27,14 @@ import json
 import re
 from typing import Any
 
-import redis
-
 from ..errors import LuciaError
 from ..session import SessionRow
+from .base import missing_driver
+
+try:
+    import redis
+except ModuleNotFoundError as error:
+    raise missing_driver(error, "RedisSessionAdapter", "redis", ("redis",)) from error
 
 __all__ = ["RedisSessionAdapter"]
 

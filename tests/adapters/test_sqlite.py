@@ -6,6 +6,8 @@ import gc
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -371,3 +373,34 @@ def test_a_forked_child_does_not_close_connections_of_the_parents_other_threads(
     finally:
         release.set()
         thread.join(timeout=30)
+
+
+# the base install: no psycopg, no redis
+
+_WITHOUT_DRIVERS = "import sys\nfor name in ('psycopg', 'psycopg_pool', 'redis'): sys.modules[name] = None\n"
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", _WITHOUT_DRIVERS + code], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+
+
+def test_star_import_works_without_the_optional_drivers() -> None:
+    done = _python("from lucia_wsgi.adapters import *\nprint(sorted(k for k in dir() if k.endswith('Adapter')))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['Adapter', 'MemoryAdapter', 'SQLiteAdapter', 'SessionAdapter', 'UserAdapter']"
+
+
+@pytest.mark.parametrize(("name", "extra"), [("PostgresAdapter", "postgres"), ("RedisSessionAdapter", "redis")])
+def test_an_adapter_without_its_driver_says_what_to_install(name: str, extra: str) -> None:
+    done = _python(f"""
+try:
+    from lucia_wsgi.adapters import {name}
+except ImportError as error:
+    print(type(error).__name__, error)
+""")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ModuleNotFoundError {name} needs ")
+    assert done.stdout.rstrip().endswith(f"pip install 'lucia_wsgi[{extra}]'")
