@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,13 @@ CONNECT_TIMEOUT = 10
 
 class UsageError(ValueError):
     """A bad argument: exit status 2."""
+
+
+class NotInitialised(RuntimeError):
+    """The store has no tables (or, for SQLite, no file) yet: exit status 1."""
+
+
+_RUN_INIT = "run 'lucia-wsgi init' first"
 
 
 def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -60,14 +68,30 @@ def _open_postgres(url: StoreURL) -> Any:
     return PostgresAdapter(url.target, schema=url.option, min_size=1, max_size=1, timeout=CONNECT_TIMEOUT)
 
 
-def open_database(url: str) -> Any:
-    """The SQL adapter for a ``--db`` URL."""
+def open_database(url: str, *, create: bool = True) -> Any:
+    """The SQL adapter for a ``--db`` URL; ``create=False`` refuses a missing SQLite file."""
     parsed = parse_database_url(url)
     if parsed.kind == "sqlite":
         from .adapters.sqlite import SQLiteAdapter
 
+        if not create and not os.path.exists(parsed.target):
+            raise NotInitialised(f"no database file {parsed.target!r}: {_RUN_INIT}")
         return SQLiteAdapter(parsed.target)
     return _open_postgres(parsed)
+
+
+def open_initialised_database(url: str) -> Any:
+    """The SQL adapter for a ``--db`` URL that ``init`` has set up; creates nothing."""
+    adapter = open_database(url, create=False)
+    try:
+        ready = adapter.has_tables()
+    except BaseException:
+        adapter.close()
+        raise
+    if not ready:
+        adapter.close()
+        raise NotInitialised(f"no user and session tables in this database: {_RUN_INIT}")
+    return adapter
 
 
 def open_sessions(url: str) -> Any:
@@ -124,7 +148,7 @@ def cmd_create_user(args: argparse.Namespace, out: TextIO) -> int:
 
     attributes = _pairs(args.attr, "NAME=VALUE")
     password = _read_password(sys.stdin) if args.password_stdin else None
-    with _opened(open_database, args.db) as adapter:
+    with _opened(open_initialised_database, args.db) as adapter:
         auth = lucia(adapter=adapter, env="DEV", transform_user_data=lambda row: row)
         user = auth.create_user(args.provider, args.identifier, password=password, attributes=attributes)
     print(user["id"], file=out)
@@ -180,7 +204,7 @@ def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
         parse_session_url(args.session_url)
     now = system_clock()
     if args.db is not None:
-        with _opened(open_database, args.db) as adapter:
+        with _opened(open_initialised_database, args.db) as adapter:
             purge_store(adapter, "database", now, args.batch_size, out, sys.stderr)
     if args.session_url is not None:
         with _opened(open_sessions, args.session_url) as adapter:
@@ -257,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, 2)
     except LuciaError as error:
         return _fail(error.code, 1)
+    except NotInitialised as error:
+        return _fail(error, 1)
     except ModuleNotFoundError as error:
         hint = "" if "pip install" in str(error) else " (pip install 'lucia_wsgi[postgres]' or 'lucia_wsgi[redis]')"
         return _fail(f"{error}{hint}", 1)

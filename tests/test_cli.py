@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -287,9 +288,26 @@ def test_a_missing_driver_exits_1_saying_what_to_install(argv: list[str], extra:
     assert line.count("install") == 1, line
 
 
-def test_purge_before_init_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["purge", "--db", f"sqlite:///{tmp_path / 'empty.db'}"]) == 1
-    assert "no such table" in one_error_line(capsys.readouterr().err)
+@pytest.mark.parametrize("command", [pytest.param(["purge"], id="purge"),
+                                     pytest.param(["create-user", "username", "alice"], id="create-user")])
+def test_commands_before_init_say_to_run_init_and_create_nothing(
+        db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    assert main([command[0], "--db", db_url, *command[1:]]) == 1
+    assert "run 'lucia-wsgi init' first" in one_error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # no empty SQLite file (or its -wal/-shm) left behind
+    assert main(["init", "--db", db_url]) == 0
+    assert main([command[0], "--db", db_url, *command[1:]]) == 0
+
+
+@pytest.mark.parametrize("command", [pytest.param(["purge"], id="purge"),
+                                     pytest.param(["create-user", "username", "alice"], id="create-user")])
+def test_commands_on_a_database_without_the_tables_say_to_run_init(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).close()  # an existing, empty database file
+    assert main([command[0], "--db", f"sqlite:///{path}", *command[1:]]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "no user and session tables" in line and "run 'lucia-wsgi init' first" in line
 
 
 def test_python_m_lucia_wsgi_runs_and_never_prints_a_traceback(tmp_path: Path) -> None:

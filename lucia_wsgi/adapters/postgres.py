@@ -198,6 +198,13 @@ class PostgresAdapter:
                          .format(session))
         self._columns = None
 
+    def has_tables(self) -> bool:
+        """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""
+        with self.pool.connection() as conn:
+            names = [self._table(name).as_string(conn) for name in ("user", "session")]
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL", names).fetchone()
+        return bool(row and row[0])
+
     def user_columns(self) -> frozenset[str]:
         """The ``user`` table's columns, read from the database once."""
         if self._columns is None:

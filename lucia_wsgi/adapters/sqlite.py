@@ -166,6 +166,12 @@ class SQLiteAdapter:
                     conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {check_column_type(kind)}')
         self._columns = None
 
+    def has_tables(self) -> bool:
+        """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""
+        row = self.connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('user', 'session')").fetchone()
+        return bool(row[0] == 2)
+
     def user_columns(self) -> frozenset[str]:
         """The ``user`` table's columns, read from the database once."""
         if self._columns is None:
