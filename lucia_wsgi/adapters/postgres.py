@@ -103,7 +103,7 @@ class PostgresAdapter:
             pool = ConnectionPool(conninfo or "", min_size=min_size, max_size=max_size, timeout=timeout,
                                   kwargs={"autocommit": True}, open=True, name="lucia_wsgi")
         self.pool = pool
-        self._prepare = True if prepare else None
+        self._prepare = bool(prepare)  # False: never prepare (psycopg reads None as "after 5 runs")
         self._queries: dict[str, str] | None = None
         self._columns: frozenset[str] | None = None
         self._joint_names: dict[tuple[bytes, ...], list[str]] = {}

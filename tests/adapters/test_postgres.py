@@ -380,3 +380,24 @@ class TestPostgresContract(AdapterContract):
         other = PostgresAdapter(schema[0], schema=schema[1])
         yield other
         other.close()
+
+
+@pytest.mark.parametrize(("prepare", "expect_prepared"), [
+    pytest.param(True, True, id="prepared"),
+    pytest.param(False, False, id="never-prepared-behind-a-pooler"),
+])
+def test_prepare_option_decides_server_side_statements(
+    schema: tuple[str, str], prepare: bool, expect_prepared: bool
+) -> None:
+    dsn, name = schema
+    adapter = PostgresAdapter(dsn, schema=name, max_size=1, prepare=prepare)
+    try:
+        adapter.create_tables()
+        user_id = str(adapter.set_user(None, {"provider_id": "username:p", "hashed_password": None})["id"])
+        for _ in range(10):
+            adapter.get_sessions_by_user_id(user_id)
+        with adapter.pool.connection() as conn:
+            statements = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        assert any("session" in str(row[0]) for row in statements) is expect_prepared
+    finally:
+        adapter.close()
