@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
+from lucia_wsgi.testing import call_wsgi
+
 __all__ = ["Case", "Skip", "Result", "base_environ", "call", "measure", "summarize"]
 
 Environ = dict[str, Any]
@@ -98,20 +100,7 @@ class Result:
 
 def call(app: WSGIApp, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes]:
     """One request, returning status, headers and body (for checks, not timing)."""
-    seen: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-        seen[:] = [status, headers]
-        return _write
-
-    iterable = app(environ, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    return seen[0], seen[1], body
+    return tuple(call_wsgi(app, environ))  # type: ignore[return-value]
 
 
 def run_batch(app: WSGIApp, environs: list[Environ]) -> int:

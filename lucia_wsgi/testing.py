@@ -25,7 +25,8 @@ from typing import Any, Literal, NamedTuple
 from .adapters.base import AtomicRenewal, JointAdapter, UserRow
 from .session import SessionRow
 
-__all__ = ["FaultyAdapter", "InjectedFault", "AdapterCall", "PROTOCOL_METHODS", "WRITE_METHODS"]
+__all__ = ["FaultyAdapter", "InjectedFault", "AdapterCall", "PROTOCOL_METHODS", "WRITE_METHODS", "WsgiAnswer",
+           "call_wsgi"]
 
 #: Every adapter method the wrapper counts and can fail.
 PROTOCOL_METHODS = (
@@ -205,3 +206,31 @@ _VARIANTS: dict[tuple[bool, bool], type[FaultyAdapter]] = {
     (False, True): _Atomic,
     (True, True): _JointAtomic,
 }
+
+
+class WsgiAnswer(NamedTuple):
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> WsgiAnswer:
+    """Run a WSGI application as a server would: the whole body, then ``close()``."""
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [status, headers]
+        return _discard
+
+    iterable = app(environ, start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    return WsgiAnswer(started[0], started[1], body)
+
+
+def _discard(data: bytes) -> None:
+    """The ``write()`` callable: a body written through it is dropped."""

@@ -28,6 +28,7 @@ from demo_app import make_app
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.cookies import read_cookie
+from lucia_wsgi.testing import call_wsgi
 
 from .support import FAST_HASH, Clock, Tally, tiny_app
 from .world import ACTIVE, DEAD, IDLE, NOW, fill
@@ -98,20 +99,8 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
 
 def call(app: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     """Run a WSGI application as a server would: status, headers, the whole body, close()."""
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        answer["status"], answer["headers"] = status, headers
-        return lambda data: None
-
-    iterable = app(environ, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    return int(answer["status"].split()[0]), answer["headers"], body
+    status, headers, body = call_wsgi(app, environ)
+    return int(status.split()[0]), headers, body
 
 
 def check(environ: dict[str, Any], status: int, headers: list[tuple[str, str]]) -> None:
