@@ -91,11 +91,11 @@ def add_idle_sessions(path: Path, count: int, now_ms: int, tag: str = "idle") ->
     so the renewal's dead-session sweep reads one or two rows per user. Each
     ``tag`` gives a different set of ids.
     """
-    total = sqlite3.connect(path).execute('SELECT count(*) FROM "user"').fetchone()[0]
     ids = [hashlib.sha1(f"{tag}-{i}".encode("ascii")).hexdigest() for i in range(count)]
-    rows = [(sid, user_id(i % total), now_ms - 3_600_000, now_ms + _DAY_MS) for i, sid in enumerate(ids)]
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        total = conn.execute('SELECT count(*) FROM "user"').fetchone()[0]
+        rows = [(sid, user_id(i % total), now_ms - 3_600_000, now_ms + _DAY_MS) for i, sid in enumerate(ids)]
         conn.execute("BEGIN")
         conn.executemany('INSERT INTO "session" (id, user_id, expires, idle_expires) VALUES (?, ?, ?, ?)', rows)
         conn.execute("COMMIT")
