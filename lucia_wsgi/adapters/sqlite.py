@@ -61,6 +61,9 @@ if hasattr(os, "register_at_fork"):
 #: against (it may release or checkpoint what the parent's open handle owns).
 _INHERITED: list[sqlite3.Connection] = []
 
+#: Every connection a _CloseWithThread will close (see its __init__).
+_OPEN: set[sqlite3.Connection] = set()
+
 
 class _CloseWithThread:
     """Held in thread-local storage: closes the thread's connection when the
@@ -72,8 +75,13 @@ class _CloseWithThread:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.pid = _pid
+        # Reachable from here until __del__ runs, so an adapter collected as
+        # cyclic garbage never has its connection finalized first (which warns
+        # "unclosed database" on Python 3.13+).
+        _OPEN.add(conn)
 
     def __del__(self) -> None:
+        _OPEN.discard(self.conn)
         # os.getpid(), not _pid: a child drops the parent's other threads'
         # thread-local data before the after-fork hooks run.
         if self.pid == os.getpid():

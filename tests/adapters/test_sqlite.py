@@ -404,3 +404,14 @@ except ImportError as error:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"ModuleNotFoundError {name} needs ")
     assert done.stdout.rstrip().endswith(f"pip install 'lucia_wsgi[{extra}]'")
+
+
+def test_an_adapter_collected_as_cyclic_garbage_closes_its_connection(tmp_path: Path) -> None:
+    adapter = SQLiteAdapter(tmp_path / "cycle.db")
+    adapter.create_tables()
+    conn = adapter.connection
+    adapter.cycle = adapter  # type: ignore[attr-defined]
+    del adapter
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        conn.execute("SELECT 1")
