@@ -366,14 +366,15 @@ class Auth:
             return
         storage_id = self._storage_id(session_id)
         row = self._sessions.get_session(storage_id)
-        self._sessions.delete_session(storage_id)
         if row is None:
             return
+        doomed = [storage_id]
         expires = successor_expires(row, self.config.renewal_grace, self.config.active_period)
         if expires is not None:
-            successors = [s.id for s in self._sessions.get_sessions_by_user_id(row.user_id) if s.expires == expires]
-            if successors:
-                self._sessions.delete_session(*successors)
+            siblings = self._sessions.get_sessions_by_user_id(row.user_id)
+            doomed += [s.id for s in siblings if s.expires == expires and s.id != storage_id]
+        # One delete, after every read: a store failure leaves all of them in place.
+        self._sessions.delete_session(*doomed)
 
     def invalidate_all_user_sessions(self, user_id: str) -> None:
         self._sessions.delete_sessions_by_user_id(user_id)

@@ -114,10 +114,13 @@ class ApiRoutes:
         return f"<ApiRoutes prefix={self.prefix!r}>"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # Standalone, the app may be mounted (SCRIPT_NAME = "/api/auth"), so
-        # routes match the full path; inside the middleware, the app-relative one.
+        # Standalone, the routes answer at their app-relative path, or, when
+        # mounted by a dispatcher (SCRIPT_NAME = "/api/auth"), at the full path.
         request = AuthRequest(self.auth, environ)
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        path = environ.get("PATH_INFO", "")
+        if path not in self._routes:
+            mounted = environ.get("SCRIPT_NAME", "") + path
+            path = mounted if mounted in self._routes else path
         return self.respond(request, environ, cookie_start_response(request, start_response), path=path)
 
     def respond(

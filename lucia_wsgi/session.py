@@ -130,9 +130,11 @@ def new_session_row(session_id: str, user_id: str, now: int, active_period: int,
 def grace_row(old: SessionRow, now: int, grace: int) -> SessionRow:
     """What a renewed session's old row becomes: active until ``now + grace``, then dead.
 
-    It never outlives its original idle period.
+    Always exactly ``now + grace`` (even when that passes the old idle expiry
+    by a few seconds), so the renewal moment can be read back from it: see
+    :func:`successor_expires`.
     """
-    until = min(now + grace, old.idle_expires)
+    until = now + grace
     return SessionRow(old.id, old.user_id, until, until)
 
 

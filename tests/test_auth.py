@@ -820,3 +820,31 @@ def test_session_repr_keeps_the_id_out_of_logs(store: MemoryAdapter, clock: Cloc
     assert session.session_id not in repr(cookies)
     with pytest.raises(TypeError):
         cookies[0].attributes["path"] = "/elsewhere"  # type: ignore[index]
+
+
+def test_logging_out_a_session_renewed_just_before_its_idle_end_ends_the_successor(
+    store: MemoryAdapter, clock: Clock
+) -> None:
+    auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock)
+    old = auth.create_session(auth.create_user("username", "late")["user_id"])
+    clock.now = T0 + ACTIVE + IDLE - 1_000  # one second of idle period left
+    renewed = auth.validate_session(old.session_id)
+    assert renewed.is_fresh
+    auth.invalidate_session(old.session_id)
+    with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
+        auth.get_session(renewed.session_id)
+
+
+def test_a_failed_logout_of_a_renewed_session_deletes_nothing(store: MemoryAdapter, clock: Clock) -> None:
+    from lucia_wsgi.testing import FaultyAdapter, InjectedFault
+
+    faulty = FaultyAdapter(store, fail_on={"get_sessions_by_user_id": 2})  # 1: the renewal's sweep
+    auth = lucia(adapter=faulty, env="DEV", hash=CHEAP, clock=clock, auto_database_cleanup=True)
+    old = auth.create_session(auth.create_user("username", "f")["user_id"])
+    faulty.reset()
+    clock.now = T0 + ACTIVE + 1
+    renewed = auth.validate_session(old.session_id)
+    with pytest.raises(InjectedFault):
+        auth.invalidate_session(old.session_id)
+    assert auth.get_session(old.session_id).session_id == old.session_id
+    assert auth.get_session(renewed.session_id).session_id == renewed.session_id

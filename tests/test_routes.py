@@ -318,3 +318,9 @@ def test_standalone_routes_match_when_mounted_under_a_script_name(auth: Any, ses
     response = routes.get("/user", headers=cookie(session_id), extra_environ=extra)
     assert response.json["user"]["user_id"] == auth.get_session(session_id).user_id
     assert routes.get("/username", extra_environ=extra, status=404).json == {"message": "not found"}
+
+
+def test_standalone_routes_answer_at_their_path_under_an_apps_script_name(auth: Any, session_id: str) -> None:
+    routes = webtest.TestApp(handle_api_routes(auth))
+    response = routes.get("/api/auth/user", headers=cookie(session_id), extra_environ={"SCRIPT_NAME": "/shop"})
+    assert response.json["user"]["user_id"] == auth.get_session(session_id).user_id
