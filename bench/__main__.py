@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = _select(_build(plan, workdir), args.only)
         cases = [row for row in rows if isinstance(row, Case)]
         if args.profile:
-            case = next(c for c in cases if c.key == args.profile)
+            case = next((c for c in cases if c.key == args.profile), None)
+            if case is None:
+                log(f"no row {args.profile!r}; rows: {', '.join(c.key for c in cases)}")
+                return 2
             _profile(case, min(2_000 if plan.quick else 50_000, case.max_batch * 20))
             return 0
         samples = measure(cases, plan.rounds, plan.warmup_s, plan.batch_s, log)
