@@ -18,7 +18,7 @@ from .config import Config, build_config
 from .cookies import Cookie, read_cookie, session_cookies
 from .csrf import is_request_allowed
 from .errors import LuciaError
-from .passwords import encode_password, generate_random_string, is_bcrypt_hash, verify_password
+from .passwords import DUMMY_HASH, encode_password, generate_random_string, is_bcrypt_hash, verify_password
 from .session import (
     Session,
     SessionRow,
@@ -33,11 +33,6 @@ from .session import (
 )
 
 __all__ = ["Auth", "SessionUser", "GeneratedSessionId", "lucia"]
-
-# What a log-in is checked against when there is no usable hash, so that every
-# failed log-in costs one hash verification (no user enumeration by timing).
-_DUMMY_HASH = "s2:lk2pWTr8xHvMQ3aZ:" + "0" * 128
-
 
 class SessionUser(NamedTuple):
     """A session and its user; both ``None`` when unauthenticated."""
@@ -64,6 +59,14 @@ def _provider_id(provider: str, identifier: str) -> str:
     return f"{provider}:{identifier}"
 
 
+def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of user attributes, refusing the columns ``Auth`` itself manages."""
+    clash = set(attributes) & set(RESERVED_USER_COLUMNS)
+    if clash:
+        raise ValueError(f"attributes cannot set {sorted(clash)}")
+    return dict(attributes)
+
+
 class Auth:
     """Users, passwords and sessions over one store (or a user and a session store).
 
@@ -78,7 +81,7 @@ class Auth:
         self._clock = config.clock
         self._hash_slots = threading.BoundedSemaphore(config.max_concurrent_hashes)
         self._default_hash = config.validate_hash is verify_password
-        self._dummy_hash: str | None = _DUMMY_HASH if self._default_hash else None
+        self._dummy_hash: str | None = DUMMY_HASH if self._default_hash else None
         self._dummy_lock = threading.Lock()
         joint = self._users is self._sessions and isinstance(self._users, JointAdapter)
         self._joint: JointAdapter | None = self._users if joint else None
@@ -152,10 +155,7 @@ class Auth:
         ``AUTH_INVALID_PASSWORD`` for an over-long or unencodable password.
         """
         provider_id = _provider_id(provider, identifier)
-        attributes = dict(attributes or {})
-        clash = set(attributes) & set(RESERVED_USER_COLUMNS)
-        if clash:
-            raise ValueError(f"attributes cannot set {sorted(clash)}")
+        attributes = _attributes(attributes or {})
         hashed = None if password is None else self._hash(password)
         user_id = self.config.generate_custom_user_id() if self.config.generate_custom_user_id else None
         row = self._users.set_user(user_id, {"provider_id": provider_id, "hashed_password": hashed, **attributes})
@@ -204,10 +204,7 @@ class Auth:
         return self._transform(row)
 
     def update_user_attributes(self, user_id: str, attributes: Mapping[str, Any]) -> Any:
-        clash = set(attributes) & set(RESERVED_USER_COLUMNS)
-        if clash:
-            raise ValueError(f"attributes cannot set {sorted(clash)}")
-        return self._transform(self._users.update_user(user_id, dict(attributes)))
+        return self._transform(self._users.update_user(user_id, _attributes(attributes)))
 
     def update_user_password(self, user_id: str, password: str | None) -> Any:
         """Store a new password (``None`` removes it), then end every session of the user.

@@ -24,6 +24,7 @@ __all__ = [
     "verify_password",
     "encode_password",
     "is_bcrypt_hash",
+    "DUMMY_HASH",
 ]
 
 ALPHANUMERIC = string.ascii_lowercase + string.ascii_uppercase + string.digits
@@ -34,6 +35,8 @@ _KEY_LENGTH = 64
 # Verified against when there is no real hash to check (unknown user, no
 # password, malformed hash), so every failed log-in costs one scrypt.
 _DUMMY_SALT = "lk2pWTr8xHvMQ3aZ"
+#: A well-formed ``s2`` hash no password matches: checked when there is no real one.
+DUMMY_HASH = f"s2:{_DUMMY_SALT}:" + "0" * 128
 
 
 def generate_random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
@@ -111,7 +114,3 @@ def verify_password(password: str, hashed: str) -> bool:
     candidate = _scrypt_hex(encoded, salt, block_size)
     return hmac.compare_digest(candidate.encode(), key.encode("utf-8", "replace"))
 
-
-def burn_one_hash(password: str) -> None:
-    """Spend what one verification costs, for log-ins that fail without a hash."""
-    verify_password(password, "")

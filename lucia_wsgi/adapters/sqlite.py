@@ -25,6 +25,7 @@ __all__ = ["SQLiteAdapter"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SESSION_COLUMNS = "id, user_id, expires, idle_expires"
+_INSERT_SESSION = f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)'
 
 
 def _schema(user_attributes: Mapping[str, str]) -> list[str]:
@@ -261,7 +262,7 @@ class SQLiteAdapter:
 
     def set_session(self, row: SessionRow) -> None:
         try:
-            self.connection.execute(f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)', tuple(row))
+            self.connection.execute(_INSERT_SESSION, tuple(row))
         except sqlite3.IntegrityError as error:
             raise _session_error(error) from None
 
@@ -284,7 +285,7 @@ class SQLiteAdapter:
                 ).rowcount
                 if changed != 1:
                     return False
-                conn.execute(f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)', tuple(new))
+                conn.execute(_INSERT_SESSION, tuple(new))
         except sqlite3.IntegrityError as error:
             raise _session_error(error) from None
         return True
