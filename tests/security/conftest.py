@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import postgres_schema
 
 import lucia_wsgi.auth
 from lucia_wsgi import Auth, lucia
-from lucia_wsgi.adapters import MemoryAdapter, PostgresAdapter
+from lucia_wsgi.adapters import MemoryAdapter
 
-from .support import FAST_HASH, TALLY, TALLY_LABELS, Clock, Tally, new_sqlite
+from .support import FAST_HASH, TALLY, TALLY_LABELS, Clock, Tally, postgres_store, sqlite_store
 from .world import SessionIds
 
 
@@ -45,15 +44,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         yield MemoryAdapter()
         return
     if request.param == "sqlite":
-        adapter = new_sqlite(tmp_path / "lucia.db")
-        yield adapter
-        adapter.close()
+        with sqlite_store(tmp_path / "lucia.db") as adapter:
+            yield adapter
         return
-    with postgres_schema() as (dsn, schema):
-        pg = PostgresAdapter(dsn, schema=schema, max_size=4)
-        pg.create_tables(user_attributes={"username": "TEXT"})
+    with postgres_store(max_size=4) as pg:
         yield pg
-        pg.close()
 
 
 @pytest.fixture

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
+from services import postgres_schema
 from webob import Request, Response
 
 from lucia_wsgi import LuciaError, LuciaMiddleware
@@ -68,6 +70,28 @@ def new_sqlite(path: Path) -> SQLiteAdapter:
     adapter = SQLiteAdapter(path)
     adapter.create_tables(user_attributes={"username": "TEXT"})
     return adapter
+
+
+@contextmanager
+def sqlite_store(path: Path) -> Iterator[SQLiteAdapter]:
+    """A SQLite store with a ``username`` column, closed afterwards."""
+    adapter = new_sqlite(path)
+    try:
+        yield adapter
+    finally:
+        adapter.close()
+
+
+@contextmanager
+def postgres_store(max_size: int) -> Iterator[PostgresAdapter]:
+    """A PostgreSQL store in a schema of its own (dropped afterwards), ``username`` column."""
+    with postgres_schema() as (dsn, schema):
+        adapter = PostgresAdapter(dsn, schema=schema, max_size=max_size)
+        try:
+            adapter.create_tables(user_attributes={"username": "TEXT"})
+            yield adapter
+        finally:
+            adapter.close()
 
 
 def unwrap(adapter: Any) -> Any:

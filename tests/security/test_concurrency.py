@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import postgres_schema, redis_prefix
+from services import redis_prefix
 from webob import Request
 
 from lucia_wsgi import Auth, lucia
-from lucia_wsgi.adapters import PostgresAdapter, RedisSessionAdapter
+from lucia_wsgi.adapters import RedisSessionAdapter
 from lucia_wsgi.config import DAY_MS, DEFAULT_RENEWAL_GRACE, system_clock
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import AdapterCall, FaultyAdapter
 
-from .support import FAST_HASH, Clock, Tally, new_sqlite, set_cookies, tiny_app
+from .support import FAST_HASH, Clock, Tally, new_sqlite, postgres_store, set_cookies, sqlite_store, tiny_app
 
 ORIGIN = "http://localhost"
 # Real time: Redis expires keys at their idle expiry by the wall clock.
@@ -59,13 +59,10 @@ def live_sessions(auth: Auth, user_id: str, now: int) -> list[SessionRow]:
 def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A store many threads share: a SQLite file, a PostgreSQL schema behind a pool, or that plus Redis sessions."""
     if request.param == "sqlite":
-        adapter = new_sqlite(tmp_path / "lucia.db")
-        yield adapter
-        adapter.close()
+        with sqlite_store(tmp_path / "lucia.db") as adapter:
+            yield adapter
         return
-    with postgres_schema() as (dsn, schema):
-        pg = PostgresAdapter(dsn, schema=schema, max_size=10)
-        pg.create_tables(user_attributes={"username": "TEXT"})
+    with postgres_store(max_size=10) as pg:
         if request.param == "postgres":
             yield pg
         else:
@@ -73,7 +70,6 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any
                 sessions = RedisSessionAdapter(url, prefix=prefix, max_connections=60)
                 yield {"user": pg, "session": sessions}
                 sessions.close()
-        pg.close()
 
 
 def hammer(threads: int, work: Callable[[int], Any]) -> list[Any]:
