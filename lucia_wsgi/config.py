@@ -80,6 +80,8 @@ class Config:
     hash_session_ids: bool
     bcrypt_migration: bool
     max_concurrent_hashes: int
+    renewal: str = "rotate"
+    device_details: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -89,6 +91,7 @@ class Config:
 _USER_METHODS = ("get_user", "get_user_by_provider_id", "set_user", "update_user", "delete_user")
 _SESSION_METHODS = ("get_session", "get_sessions_by_user_id", "set_session", "delete_session",
                     "delete_sessions_by_user_id")
+RENEWAL_MODES = ("rotate", "extend")
 
 
 def _check_methods(role: str, adapter: object, methods: tuple[str, ...]) -> None:
@@ -149,6 +152,8 @@ def build_config(
     hash_session_ids: bool = False,
     bcrypt_migration: bool = False,
     max_concurrent_hashes: int = DEFAULT_MAX_CONCURRENT_HASHES,
+    renewal: str = "rotate",
+    device_details: bool = False,
 ) -> Config:
     """Check every option and fill in defaults; raises ``TypeError``/``ValueError``."""
     user_adapter, session_adapter = _split_adapter(adapter)
@@ -177,8 +182,12 @@ def build_config(
         raise ValueError("max_concurrent_hashes must be a positive int")
     for name, flag in (("csrf_protection", csrf_protection), ("auto_database_cleanup", auto_database_cleanup),
                        ("trust_proxy", trust_proxy), ("hash_session_ids", hash_session_ids),
-                       ("bcrypt_migration", bcrypt_migration)):
+                       ("bcrypt_migration", bcrypt_migration), ("device_details", device_details)):
         _flag(name, flag)
+    if renewal not in RENEWAL_MODES:
+        raise ValueError(f"renewal must be 'rotate' or 'extend', not {renewal!r}")
+    if renewal == "extend" and not callable(getattr(session_adapter, "extend_session", None)):
+        raise TypeError(f"renewal='extend' needs a session store with extend_session(); {session_adapter!r} lacks it")
     if bcrypt_migration:
         try:
             import bcrypt  # noqa: F401
@@ -203,4 +212,6 @@ def build_config(
         hash_session_ids=hash_session_ids,
         bcrypt_migration=bcrypt_migration,
         max_concurrent_hashes=max_concurrent_hashes,
+        renewal=renewal,
+        device_details=device_details,
     )

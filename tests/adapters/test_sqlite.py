@@ -89,7 +89,10 @@ def test_schema_is_lucias(store: SQLiteAdapter, path: Path) -> None:
         "user": [("id", "TEXT", 0, 1), ("provider_id", "TEXT", 1, 0), ("hashed_password", "TEXT", 0, 0),
                  ("username", "TEXT", 0, 0)],
         "session": [("id", "TEXT", 0, 1), ("user_id", "TEXT", 1, 0), ("expires", "INTEGER", 1, 0),
-                    ("idle_expires", "INTEGER", 1, 0)],
+                    ("idle_expires", "INTEGER", 1, 0),
+                    # ours, all nullable: a Lucia app's INSERT of the four columns above still works
+                    ("successor", "TEXT", 0, 0), ("predecessor", "TEXT", 0, 0), ("created_at", "INTEGER", 0, 0),
+                    ("last_seen", "INTEGER", 0, 0), ("user_agent", "TEXT", 0, 0), ("ip_address", "TEXT", 0, 0)],
     }
     assert _raw(path, 'PRAGMA foreign_key_list("session")')[0][2:5] == ("user", "user_id", "id")
 
@@ -169,9 +172,60 @@ def test_failed_renewal_rolls_back(store: SQLiteAdapter) -> None:
     store.set_session(old)
     store.set_session(taken)
     with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
-        store.replace_session(old, taken._replace(expires=30), SessionRow(old.id, "user-1", 15, 15))
-    assert store.get_session(old.id) == old
+        store.renew_session(old, taken.id, taken._replace(expires=30), None)
+    assert store.get_session(old.id) == old  # its successor link was rolled back
     assert store.get_session(taken.id) == taken
+
+
+LUCIA_SCHEMA = (
+    'CREATE TABLE "user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, hashed_password TEXT);'
+    'CREATE TABLE "session" (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES "user"(id), '
+    "expires INTEGER NOT NULL, idle_expires INTEGER NOT NULL);"
+    "INSERT INTO \"user\" VALUES ('user-1', 'p:1', NULL);"
+)
+
+
+def test_a_table_lucia_made_works_without_our_columns(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(LUCIA_SCHEMA)
+    conn.close()
+    adapter = SQLiteAdapter(path)
+    try:
+        old = SessionRow("a" * 40, "user-1", 10, 20)
+        adapter.set_session(old._replace(created_at=5))  # the facts have nowhere to go
+        assert adapter.get_session(old.id) == old
+        new = SessionRow("b" * 40, "user-1", 30, 40, predecessor=old.id)
+        assert adapter.renew_session(old, new.id, new, None) is True  # as Lucia 0.3: only the insert
+        assert adapter.renew_session(old._replace(expires=11), "c" * 40, new._replace(id="c" * 40), None) is False
+        assert set(adapter.get_sessions_by_user_id("user-1")) == {old, new._replace(predecessor=None)}
+        adapter.cut_sessions([old.id], 15)
+        assert adapter.get_session(old.id) == old._replace(idle_expires=15)
+        assert adapter.extend_session(new._replace(predecessor=None), new._replace(expires=50, idle_expires=60))
+        assert adapter.delete_dead_sessions(16) == 1
+    finally:
+        adapter.close()
+
+
+def test_create_tables_adds_our_columns_to_a_lucia_table(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(LUCIA_SCHEMA + "INSERT INTO \"session\" VALUES ('" + "a" * 40 + "', 'user-1', 10, 20);")
+    conn.close()
+    adapter = SQLiteAdapter(path)
+    try:
+        assert adapter.get_session("a" * 40) == SessionRow("a" * 40, "user-1", 10, 20)
+        adapter.create_tables()
+        full = SessionRow("b" * 40, "user-1", 30, 40, "s" * 40, "a" * 40, 1, 2, "agent", "::1")
+        adapter.set_session(full)
+        assert adapter.get_session(full.id) == full
+        assert adapter.get_session("a" * 40) == SessionRow("a" * 40, "user-1", 10, 20)
+        lucia_insert = sqlite3.connect(path)  # what a Lucia app writes still fits
+        lucia_insert.execute('INSERT INTO "session" (id, user_id, expires, idle_expires) VALUES (?, ?, ?, ?)',
+                             ("c" * 40, "user-1", 50, 60))
+        lucia_insert.commit()
+        lucia_insert.close()
+        assert adapter.get_session("c" * 40) == SessionRow("c" * 40, "user-1", 50, 60)
+    finally:
+        adapter.close()
 
 
 def test_memory_database_works_in_one_thread() -> None:
@@ -212,9 +266,9 @@ def test_a_failed_commit_rolls_back_and_frees_the_write_lock(path: Path) -> None
         old = SessionRow("a" * 40, "user-1", 10, 20)
         orphan = SessionRow("b" * 40, "user-nobody", 30, 40)
         with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):  # COMMIT: FOREIGN KEY constraint failed
-            adapter.replace_session(old, orphan, SessionRow(old.id, "user-1", 15, 15))
+            adapter.renew_session(old, orphan.id, orphan, None)
         assert not adapter.connection.in_transaction
-        assert adapter.get_session(old.id) == old  # the shortened row was rolled back
+        assert adapter.get_session(old.id) == old
         assert adapter.get_session(orphan.id) is None
         other.set_user("user-2", {"provider_id": "p:2"})  # no write lock left behind
         assert adapter.get_user("user-2") is not None
