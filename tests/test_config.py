@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -129,6 +131,36 @@ BAD = [
 def test_bad_configuration_fails_at_lucia(options: dict[str, Any], error: type[Exception], names: str) -> None:
     with pytest.raises(error, match=names):
         lucia(**{"adapter": ADAPTER, "env": "DEV", **options})
+
+
+# Each would end the attribute early, add one, split the header or not survive a latin-1 header.
+COOKIE_ATTRIBUTE_BREAKERS = [
+    pytest.param("\x00", id="NUL"), pytest.param("\t", id="TAB"), pytest.param("\r", id="CR"),
+    pytest.param("\n", id="LF"), pytest.param("\x1f", id="C0-unit-separator"), pytest.param("\x7f", id="DEL"),
+    pytest.param(";", id="semicolon"), pytest.param(",", id="comma"), pytest.param("é", id="latin-1"),
+    pytest.param("\u2028", id="line-separator"), pytest.param("\udcff", id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize("key", ["path", "domain"])
+@pytest.mark.parametrize("char", COOKIE_ATTRIBUTE_BREAKERS)
+def test_cookie_path_or_domain_that_could_break_set_cookie_fails_at_lucia(key: str, char: str) -> None:
+    value = f"/x{char}y" if key == "path" else f"a{char}.example.com"
+    with pytest.raises(ValueError, match=f"session_cookie {key}"):
+        lucia(adapter=ADAPTER, env="DEV", session_cookie=[{key: value}])
+
+
+@given(path=st.text(max_size=12), domain=st.text(max_size=12))
+def test_an_accepted_cookie_path_or_domain_stays_one_printable_attribute(path: str, domain: str) -> None:
+    try:
+        auth = lucia(adapter=ADAPTER, env="DEV", session_cookie=[{"path": path, "domain": domain}])
+    except ValueError as error:
+        assert "session_cookie path" in str(error) or "session_cookie domain" in str(error)
+        return
+    header = auth.create_session_cookies(None)[0].serialize()
+    assert header.isascii() and header.isprintable()
+    assert header.count(";") == header.count("; ") == 4 - (not path) - (not domain)
+    assert "," not in header.replace("Thu, 01", "")
 
 
 def test_missing_env_fails() -> None:
