@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -113,8 +115,19 @@ class _CloseWithThread:
             _INHERITED.append(self.conn)
 
 
+#: SQLite's VFS for named in-memory databases that several connections share.
+_MEMDB_VFS = "memdb"
+
+
+def _close_unless_inherited(conn: sqlite3.Connection, pid: int) -> None:
+    if pid == os.getpid():
+        conn.close()
+    else:
+        _INHERITED.append(conn)
+
+
 class SQLiteAdapter:
-    """Users and sessions in one SQLite file (or ``":memory:"`` for one thread).
+    """Users and sessions in one SQLite file, or in memory with ``":memory:"``.
 
     >>> adapter = SQLiteAdapter("app.db")
     >>> adapter.create_tables(user_attributes={"username": "TEXT"})
@@ -123,16 +136,42 @@ class SQLiteAdapter:
     the same file even if the process changes directory later. A path starting
     with ``file:`` is an SQLite URI (``file:/srv/app.db?mode=ro``), passed on
     as it is: make its path absolute yourself.
+
+    ``":memory:"`` is one in-memory database that every thread's connection
+    shares (plain ``:memory:`` would give each thread its own, empty one). It
+    is SQLite's ``memdb`` VFS under a name unique to this adapter
+    (``file:/lucia_wsgi_memory_<random>?vfs=memdb``), kept alive by a
+    connection the adapter holds until it is garbage-collected, and it belongs
+    to this process only. ``memdb`` uses SQLite's ordinary locks, so
+    concurrent writers wait up to ``timeout`` as with a file. (The older
+    ``cache=shared`` mode was tried and refused: its table locks fail at once
+    with ``database table is locked`` under concurrent writers, whatever the
+    timeout.) An SQLite without ``memdb`` (before 3.36) makes ``":memory:"`` a
+    ``ValueError`` pointing to :class:`~lucia_wsgi.adapters.MemoryAdapter`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         path = os.fspath(path)
+        self._memory = path == ":memory:"
+        if self._memory:
+            path = f"file:/lucia_wsgi_memory_{secrets.token_hex(8)}?vfs={_MEMDB_VFS}"
         self._uri = path.startswith("file:")
-        self.path = path if self._uri or path in ("", ":memory:") else os.path.abspath(path)
+        self.path = path if self._uri or path == "" else os.path.abspath(path)
         self._timeout = timeout
         self._local = threading.local()
         self._columns: frozenset[str] | None = None
         self._session_sql: _SessionSQL | None = None
+        if self._memory:
+            try:
+                keeper = self._connect()
+            except sqlite3.OperationalError as error:
+                raise ValueError(
+                    f"SQLiteAdapter(':memory:') needs SQLite's memdb VFS (SQLite 3.36+) to share one in-memory "
+                    f"database between threads; this SQLite {sqlite3.sqlite_version} says {error}. "
+                    "Use MemoryAdapter() (lucia_wsgi.adapters) or an SQLite file instead"
+                ) from None
+            # The database lives while a connection to it is open: this one.
+            weakref.finalize(self, _close_unless_inherited, keeper, _pid)
 
     # connections
 
@@ -141,7 +180,7 @@ class SQLiteAdapter:
                                check_same_thread=False, cached_statements=64, uri=self._uri)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
+        if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn

@@ -60,6 +60,25 @@ class TestSQLiteAdapter(AdapterContract):
         return lambda adapter: adapter.close()
 
 
+class TestSQLiteMemoryAdapter(AdapterContract):
+    """The whole contract on ``":memory:"``, its concurrent-thread tests included."""
+
+    @pytest.fixture
+    def adapter(self) -> Iterator[SQLiteAdapter]:
+        adapter = SQLiteAdapter(":memory:")
+        adapter.create_tables(user_attributes={"username": "TEXT"})
+        yield adapter
+        adapter.close()
+
+    @pytest.fixture
+    def second_adapter(self, adapter: SQLiteAdapter) -> SQLiteAdapter:
+        return adapter  # another SQLiteAdapter(":memory:") is another database
+
+    @pytest.fixture
+    def thread_done(self) -> Callable[[Any], None]:
+        return lambda adapter: adapter.close()
+
+
 def _raw(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     try:
@@ -236,6 +255,92 @@ def test_memory_database_works_in_one_thread() -> None:
         assert adapter.get_user("user-1") == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
     finally:
         adapter.close()
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join(timeout=60)
+    return result[0] if result else None
+
+
+def test_a_memory_database_is_one_database_for_every_thread() -> None:
+    adapter = SQLiteAdapter(":memory:")
+    adapter.create_tables()
+    adapter.set_user("user-1", {"provider_id": "p:1"})
+
+    def elsewhere() -> Any:
+        try:
+            adapter.set_user("user-2", {"provider_id": "p:2"})
+            return adapter.get_user("user-1")
+        finally:
+            adapter.close()
+
+    assert _in_thread(elsewhere) == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
+    assert adapter.get_user_by_provider_id("p:2")["id"] == "user-2"
+    adapter.close()
+    assert adapter.has_tables()  # closing every connection of ours keeps the data: the adapter holds it
+    assert SQLiteAdapter(":memory:").has_tables() is False  # each adapter has its own database
+
+
+def test_a_memory_database_takes_8_concurrent_writer_threads() -> None:
+    adapter = SQLiteAdapter(":memory:", timeout=30)
+    adapter.create_tables()
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    rounds = 60
+
+    def write(worker: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(rounds):
+                user_id = f"user-{worker}-{n}"
+                adapter.set_user(user_id, {"provider_id": f"p:{worker}:{n}"})
+                old = SessionRow(f"{worker}{n:03d}".ljust(40, "o"), user_id, 10, 20)
+                adapter.set_session(old)
+                new = old._replace(id=f"{worker}{n:03d}".ljust(40, "n"), expires=30, idle_expires=40)
+                assert adapter.replace_session(old, new, old._replace(expires=15, idle_expires=15))
+                adapter.delete_session(old.id)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            adapter.close()
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    counts = adapter.connection.execute('SELECT (SELECT count(*) FROM "user"), (SELECT count(*) FROM "session")')
+    assert tuple(counts.fetchone()) == (8 * rounds, 8 * rounds)
+    adapter.close()
+
+
+def test_a_memory_database_is_freed_with_its_adapter() -> None:
+    adapter = SQLiteAdapter(":memory:")
+    adapter.create_tables()
+    uri = adapter.path
+    assert uri.startswith("file:/lucia_wsgi_memory_") and uri.endswith("?vfs=memdb")
+    adapter.close()
+    del adapter
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+
+
+def test_memory_without_the_memdb_vfs_is_refused_pointing_to_memory_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lucia_wsgi.adapters import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "_MEMDB_VFS", "no_such_vfs")
+    with pytest.raises(ValueError, match=r"memdb VFS.*MemoryAdapter\(\)"):
+        SQLiteAdapter(":memory:")
 
 
 def test_a_column_added_by_another_process_can_be_written(store: SQLiteAdapter, path: Path) -> None:
