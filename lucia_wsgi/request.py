@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .auth_state import SessionUser
 from .cookies import Cookie
 from .errors import LuciaError
+from .forwarded import client_address
 from .headers import Headers, session_headers
 from .session import Session
 from .session_api import CookieAction
@@ -116,7 +117,7 @@ class RequestAuth:
         if self.auth.config.device_details:
             agent = self.environ.get("HTTP_USER_AGENT")
             details = {"user_agent": agent[:_MAX_USER_AGENT] if isinstance(agent, str) else None,
-                       "ip_address": self.environ.get("REMOTE_ADDR") or None}
+                       "ip_address": client_address(self.environ, trust_proxy=self.auth.config.csrf.trust_proxy)}
         session: Session = yield from type(self.auth).create_session.flow(self.auth, user_id, **details)
         self.set_session(session)
         return session
