@@ -7,11 +7,35 @@ from typing import Any, NamedTuple
 
 from .adapters.base import JointAdapter, RenewingSessionAdapter, UserRow
 from .config import Config
+from .errors import LuciaError
 from .flow import FlowOwner
 from .passwords import generate_random_string
-from .session import Session, SessionRow, storage_digest
+from .session import Session, SessionRow, seal_successor, storage_digest
 
-__all__ = ["AuthState", "SessionUser"]
+__all__ = ["AuthState", "SessionUser", "check_identifier", "storable"]
+
+
+def storable(text: str) -> bool:
+    """Whether every store can keep ``text``: no NUL, no lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def check_identifier(value: object, code: str = "AUTH_INVALID_PROVIDER_ID") -> str:
+    """``value`` if a store can hold it as text, else ``LuciaError(code)``.
+
+    NUL (PostgreSQL text cannot hold it) and lone surrogates (no store can
+    encode them; ``json.loads('"\\udcff"')`` makes one) are refused the same
+    way on every store: such a value names no user.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {type(value).__name__}")
+    if not storable(value):
+        raise LuciaError(code)
+    return value
 
 
 class SessionUser(NamedTuple):
@@ -51,8 +75,6 @@ class AuthState(FlowOwner):
         """What an old row stores to name its successor (sealed when ids are hashed)."""
         if not self._hashed_ids:
             return successor_id
-        from .session import seal_successor
-
         return seal_successor(old_session_id, successor_id, secrets.token_bytes(16))
 
     @staticmethod

@@ -168,12 +168,13 @@ class ApiRoutes:
         return json_answer({})
 
     def _client_js(self, request: RequestAuth) -> Flow[RouteAnswer]:
-        headers = [("Content-Type", "text/javascript; charset=utf-8"), ("ETag", _CLIENT_JS_ETAG),
-                   ("Cache-Control", "public, max-age=3600"), ("X-Content-Type-Options", "nosniff")]
+        headers = [("ETag", _CLIENT_JS_ETAG), ("Cache-Control", "public, max-age=3600"),
+                   ("X-Content-Type-Options", "nosniff")]
         if _matches(request.environ.get("HTTP_IF_NONE_MATCH"), _CLIENT_JS_ETAG):
-            return RouteAnswer(304, headers, b"")
-        yield from ()
-        return RouteAnswer(200, [*headers, ("Content-Length", str(len(_CLIENT_JS)))], _CLIENT_JS)
+            return RouteAnswer(304, headers, b"")  # no content, so no Content-Type
+        yield from ()  # no store work: a flow all the same
+        return RouteAnswer(200, [("Content-Type", "text/javascript; charset=utf-8"),
+                                 ("Content-Length", str(len(_CLIENT_JS))), *headers], _CLIENT_JS)
 
 
 def _matches(if_none_match: object, etag: str) -> bool:

@@ -297,13 +297,14 @@ def decide_validation(row: SessionRow | None, now: int) -> Validation:
     """Decide what :meth:`Auth.validate_session` does with the row it found."""
     if row is None:
         return Validation.REJECT
-    if now > row.idle_expires:
+    state = classify(row.expires, row.idle_expires, now)
+    if state == "dead":
         return Validation.DELETE if row.successor is None else Validation.SUPERSEDED
     if row.successor is not None:
         return Validation.FOLLOW
     if row.predecessor is not None:
         return Validation.CONFIRM
-    return Validation.USE if now <= row.expires else Validation.RENEW
+    return Validation.USE if state == "active" else Validation.RENEW
 
 
 def decide_successor(successor: SessionRow | None, now: int) -> Validation:
@@ -316,9 +317,8 @@ def decide_successor(successor: SessionRow | None, now: int) -> Validation:
 
 def is_removable(row: SessionRow, now: int) -> bool:
     """Whether a cleanup may delete ``row``: dead, and past retention if superseded."""
-    if row.successor is None:
-        return now > row.idle_expires
-    return now > row.idle_expires + SUPERSEDED_RETENTION
+    retention = 0 if row.successor is None else SUPERSEDED_RETENTION
+    return classify(row.expires + retention, row.idle_expires + retention, now) == "dead"
 
 
 def dead_session_ids(rows: list[SessionRow], now: int) -> list[str]:
@@ -326,15 +326,19 @@ def dead_session_ids(rows: list[SessionRow], now: int) -> list[str]:
     return [row.id for row in rows if is_removable(row, now)]
 
 
-def live_device_rows(rows: list[SessionRow], now: int) -> list[SessionRow]:
+def live_device_rows(rows: list[SessionRow], now: int, active_period: int) -> list[SessionRow]:
     """One row per signed-in device, newest sign-in first.
 
     A row with a successor stands for the same device as that successor, so
-    only rows without one are listed; dead rows never are.
+    only rows without one are listed; dead rows never are. A row a Lucia app
+    wrote has no ``created_at``: ``expires - active_period`` stands in for it.
     """
-    live = [row for row in rows if row.successor is None and now <= row.idle_expires]
-    return sorted(live, key=lambda row: (row.created_at if row.created_at is not None else row.expires, row.id),
-                  reverse=True)
+    live = [row for row in rows if row.successor is None and classify(row.expires, row.idle_expires, now) != "dead"]
+
+    def signed_in(row: SessionRow) -> tuple[int, str]:
+        return (row.expires - active_period if row.created_at is None else row.created_at), row.id
+
+    return sorted(live, key=signed_in, reverse=True)
 
 
 # new rows -----------------------------------------------------------------------------

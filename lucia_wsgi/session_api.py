@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .adapters.base import UserRow
-from .auth_state import AuthState, SessionUser
+from .auth_state import AuthState, SessionUser, storable
 from .errors import LuciaError
 from .flow import Flow, flowmethod
 from .passwords import generate_random_string
@@ -224,7 +224,8 @@ class SessionFlows(AuthState):
         them only if your privacy policy allows (``AuthRequest.create_session``
         does so with ``lucia(device_details=True)``).
         """
-        if self._users is not self._sessions and (yield self._users.get_user, user_id) is None:
+        if not storable(user_id) or (self._users is not self._sessions
+                                     and (yield self._users.get_user, user_id) is None):
             raise LuciaError("AUTH_INVALID_USER_ID")
         now = self._clock()
         if self.config.auto_database_cleanup:
@@ -294,14 +295,15 @@ class SessionFlows(AuthState):
         if not is_well_formed_session_id(session_id):
             return
         row, _ = yield from self._read(session_id)
-        if row is None or self._clock() > row.idle_expires:
+        if row is None or classify(row.expires, row.idle_expires, self._clock()) == "dead":
             return
         doomed = [row.id, *self._linked_ids(session_id, row)]
-        if self._renewing is None:
-            # Renewals Lucia's way leave no link on the old row: find its successors.
-            rows = yield self._sessions.get_sessions_by_user_id, row.user_id
-            doomed += [other.id for other in rows if other.predecessor == row.id]
-        # One delete, after every read: a store failure leaves all of them in place.
+        # Successors Lucia's way (no link on the old row) name their predecessor.
+        rows: list[SessionRow] = yield self._sessions.get_sessions_by_user_id, row.user_id
+        doomed += [other.id for other in rows if other.predecessor == row.id and other.id not in doomed]
+        # One delete, after every read: a store failure leaves all of them in
+        # place. (A renewal committing between the reads and the delete keeps
+        # the one successor it handed out: the log-out's only window.)
         yield self._sessions.delete_session, *doomed
 
     def _linked_ids(self, session_id: str, row: SessionRow) -> list[str]:
@@ -318,6 +320,8 @@ class SessionFlows(AuthState):
         Renewed rows of other devices are cut to dead rather than deleted, so a
         late request with them gets no blank cookie (SPEC §12).
         """
+        if not storable(user_id):
+            return  # names no user
         if keep is None:
             yield self._sessions.delete_sessions_by_user_id, user_id
             return
@@ -341,6 +345,8 @@ class SessionFlows(AuthState):
     @flowmethod
     def invalidate_device(self, user_id: str, device: str) -> Flow[bool]:
         """End the user's session whose :attr:`Session.device_id` is ``device``; False if none is."""
+        if not storable(user_id):
+            return False
         rows: list[SessionRow] = yield self._sessions.get_sessions_by_user_id, user_id
         target = next((row for row in rows if device_id(row.id) == device), None)
         if target is None:
@@ -358,13 +364,16 @@ class SessionFlows(AuthState):
         ``hash_session_ids``): to end one from a page, use :attr:`Session.device_id`
         with :meth:`invalidate_device`.
         """
+        if not storable(user_id):
+            return []
         now = self._clock()
         rows: list[SessionRow] = yield self._sessions.get_sessions_by_user_id, user_id
-        return [to_session(row, now) for row in live_device_rows(rows, now)]  # type: ignore[misc]
+        return [to_session(row, now) for row in live_device_rows(rows, now, self.config.active_period)]  # type: ignore[misc]
 
     @flowmethod
     def delete_dead_user_sessions(self, user_id: str) -> Flow[None]:
-        yield from self._delete_dead(user_id, self._clock())
+        if storable(user_id):
+            yield from self._delete_dead(user_id, self._clock())
 
     def _delete_dead(self, user_id: str, now: int) -> Flow[None]:
         rows = yield self._sessions.get_sessions_by_user_id, user_id

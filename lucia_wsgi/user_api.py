@@ -7,27 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .adapters.base import RESERVED_USER_COLUMNS
-from .auth_state import AuthState
+from .auth_state import AuthState, check_identifier, storable
 from .config import Config
 from .errors import LuciaError
 from .flow import Flow, flowmethod, offload
 from .passwords import DUMMY_HASH, encode_password, generate_random_string, is_bcrypt_hash, verify_password
 
-__all__ = ["UserFlows", "check_identifier", "storable"]
-
-
-def check_identifier(value: object, code: str = "AUTH_INVALID_PROVIDER_ID") -> str:
-    """``value`` if a store can hold it as text, else ``LuciaError(code)``.
-
-    NUL (PostgreSQL text cannot hold it) and lone surrogates (no store can
-    encode them; ``json.loads('"\\udcff"')`` makes one) are refused the same
-    way on every store: such a value names no user.
-    """
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, not {type(value).__name__}")
-    if not storable(value):
-        raise LuciaError(code)
-    return value
+__all__ = ["UserFlows"]
 
 
 def _provider_id(provider: str, identifier: str) -> str:
@@ -48,15 +34,6 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and not storable(value):
             raise LuciaError("AUTH_INVALID_USER_DATA")
     return dict(attributes)
-
-
-def storable(text: str) -> bool:
-    """Whether every store can keep ``text``: no NUL, no lone surrogate."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 class UserFlows(AuthState):

@@ -33,9 +33,22 @@ try:
 except ModuleNotFoundError as error:
     raise missing_driver(error, "PostgresAdapter", "postgres", ("psycopg", "psycopg_pool")) from error
 
-from .postgres_sql import SESSION_WIDTH, Params, ParamSource, PostgresStore, Queries, check_name, ddl
+from .postgres_sql import (
+    SESSION_WIDTH,
+    Params,
+    ParamSource,
+    PostgresStore,
+    Queries,
+    check_name,
+    closed_by_server,
+    ddl,
+)
 
 __all__ = ["PostgresAdapter"]
+
+
+class _DeadConnection(Exception):
+    """A pooled connection the server had closed, found before use."""
 
 
 def dead_connection(conn: Connection[Any] | None) -> bool:
@@ -112,11 +125,22 @@ class PostgresAdapter(PostgresStore):
 
     def _with_retry(self, work: Callable[[Connection[Any]], Any], retry: bool,
                     on_error: Callable[[Exception], Any] | None) -> Any:
+        """``work`` on a pooled connection; once more on a fresh one if the first was dead.
+
+        A statement that must not run twice (``retry=False``) runs only on a
+        connection that :func:`closed_by_server` clears; the others may
+        fail on a dead one and run again.
+        """
         for attempt in (1, 2):
             conn: Connection[Any] | None = None
             try:
                 with self.pool.connection() as conn:
+                    if not retry and attempt == 1 and closed_by_server(conn):
+                        conn.close()  # the pool drops a closed connection when it comes back
+                        raise _DeadConnection
                     return work(conn)
+            except _DeadConnection:
+                self.pool.check()
             except psycopg.OperationalError as error:
                 if attempt == 2 or not retry or not dead_connection(conn):
                     if on_error is None:

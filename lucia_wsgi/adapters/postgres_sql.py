@@ -16,6 +16,7 @@ columns is read and written without them (renewal then works as Lucia 0.3's).
 from __future__ import annotations
 
 import re
+import select
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -40,6 +41,20 @@ _EXTRA_SESSION_TYPES = {"successor": "TEXT", "predecessor": "TEXT", "created_at"
                         "last_seen": "BIGINT", "user_agent": "TEXT", "ip_address": "TEXT"}
 #: How many columns of a joint read are the session's (the user's follow).
 SESSION_WIDTH = len(SESSION_COLUMNS)
+
+
+def closed_by_server(conn: Any) -> bool:
+    """Whether an idle pooled connection was closed by the server (a restart, ``pg_terminate_backend``).
+
+    An idle autocommit connection has nothing to read; one the server closed
+    has its farewell or end-of-file waiting. One non-blocking ``select``, no
+    round trip: checked before a statement that must not run twice.
+    """
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):  # no socket any more
+        return True
+    return bool(readable)
 
 
 def check_name(name: str, what: str) -> str:

@@ -300,7 +300,7 @@ def test_a_memory_database_takes_8_concurrent_writer_threads() -> None:
                 old = SessionRow(f"{worker}{n:03d}".ljust(40, "o"), user_id, 10, 20)
                 adapter.set_session(old)
                 new = old._replace(id=f"{worker}{n:03d}".ljust(40, "n"), expires=30, idle_expires=40)
-                assert adapter.replace_session(old, new, old._replace(expires=15, idle_expires=15))
+                assert adapter.renew_session(old, new.id, new, None)
                 adapter.delete_session(old.id)
         except BaseException as error:
             errors.append(error)
