@@ -1,8 +1,9 @@
 """Stores for users and sessions.
 
 ``MemoryAdapter`` and ``SQLiteAdapter`` need nothing beyond the standard
-library. ``PostgresAdapter`` (extra ``postgres``) and ``RedisSessionAdapter``
-(extra ``redis``) import their drivers only when first used, by name: they
+library. ``PostgresAdapter``/``AsyncPostgresAdapter`` (extra ``postgres``) and
+``RedisSessionAdapter``/``AsyncRedisSessionAdapter`` (extra ``redis``) import
+their drivers only when first used, by name: they
 are left out of ``__all__`` so ``from lucia_wsgi.adapters import *`` works
 without the drivers, and without its driver each raises an ``ImportError``
 saying what to ``pip install``.
@@ -16,9 +17,11 @@ from .base import Adapter, SessionAdapter, UserAdapter
 from .memory import MemoryAdapter
 from .sqlite import SQLiteAdapter
 
-if TYPE_CHECKING:
-    from .postgres import PostgresAdapter as PostgresAdapter  # re-exported by name, not in __all__
+if TYPE_CHECKING:  # re-exported by name, not in __all__
+    from .postgres import PostgresAdapter as PostgresAdapter
+    from .postgres_async import AsyncPostgresAdapter as AsyncPostgresAdapter
     from .redis import RedisSessionAdapter as RedisSessionAdapter
+    from .redis_async import AsyncRedisSessionAdapter as AsyncRedisSessionAdapter
 
 __all__ = [
     "Adapter",
@@ -28,7 +31,8 @@ __all__ = [
     "SQLiteAdapter",
 ]
 
-_LAZY = {"PostgresAdapter": ".postgres", "RedisSessionAdapter": ".redis"}
+_LAZY = {"PostgresAdapter": ".postgres", "RedisSessionAdapter": ".redis",
+         "AsyncPostgresAdapter": ".postgres_async", "AsyncRedisSessionAdapter": ".redis_async"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,8 +16,9 @@ store raises (connection lost, disk full) propagates unchanged.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..passwords import generate_random_string
@@ -36,6 +37,8 @@ __all__ = [
     "missing_driver",
     "RESERVED_USER_COLUMNS",
     "SESSION_COLUMNS",
+    "then_async",
+    "then_sync",
 ]
 
 UserRow = dict[str, Any]
@@ -112,6 +115,21 @@ class RenewingSessionAdapter(Protocol):
 
     def rekey_session(self, old_id: str, new_id: str) -> bool:
         """Move row ``old_id`` to id ``new_id``, all else unchanged; False if it is gone."""
+
+
+def then_sync(value: Any, function: Callable[[Any], Any]) -> Any:
+    """``function(value)``: how a synchronous store goes on from a result."""
+    return function(value)
+
+
+async def then_async(value: Any, function: Callable[[Any], Any]) -> Any:
+    """The same for an asyncio store: await ``value`` (and what ``function`` returns) as needed."""
+    if inspect.isawaitable(value):
+        value = await value
+    result = function(value)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 def new_user_id() -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import missing_driver
+from .base import missing_driver, then_sync
 
 try:
     import psycopg
@@ -34,7 +34,6 @@ except ModuleNotFoundError as error:
     raise missing_driver(error, "PostgresAdapter", "postgres", ("psycopg", "psycopg_pool")) from error
 
 from .postgres_sql import (
-    SESSION_WIDTH,
     Params,
     ParamSource,
     PostgresStore,
@@ -178,18 +177,10 @@ class PostgresAdapter(PostgresStore):
             False, on_error)
 
     def _then(self, value: Any, function: Callable[[Any], Any]) -> Any:
-        return function(value)
+        return then_sync(value, function)
 
     def _user_columns_of(self, cursor: Cursor[Any], conn: Connection[Any]) -> list[str]:
-        """The names of a joint read's user columns (decoded once per shape of the table)."""
-        result = cursor.pgresult
-        assert result is not None
-        raw = tuple(result.fname(i) or b"" for i in range(SESSION_WIDTH, result.nfields))
-        names = self._joint_names.get(raw)
-        if names is None:
-            encoding = conn.info.encoding
-            names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
-        return names
+        return self._joint_user_columns(cursor.pgresult, conn.info.encoding)
 
     # schema
 

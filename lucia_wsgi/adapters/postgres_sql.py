@@ -220,6 +220,7 @@ class PostgresStore(ABC):
 
     schema: str | None
     _columns: frozenset[str] | None
+    _joint_names: dict[tuple[bytes, ...], list[str]]
 
     # what a concrete store provides
 
@@ -247,6 +248,15 @@ class PostgresStore(ABC):
         """The ``user`` table's columns (read once)."""
 
     # shared helpers
+
+    def _joint_user_columns(self, result: Any, encoding: str) -> list[str]:
+        """The names of a joint read's user columns (decoded once per shape of the table)."""
+        assert result is not None
+        raw = tuple(result.fname(i) or b"" for i in range(SESSION_WIDTH, result.nfields))
+        names = self._joint_names.get(raw)
+        if names is None:
+            names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
+        return names
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)

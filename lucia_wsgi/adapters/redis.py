@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .base import missing_driver
+from .base import missing_driver, then_sync
 
 try:
     import redis
 except ModuleNotFoundError as error:
     raise missing_driver(error, "RedisSessionAdapter", "redis", ("redis",)) from error
 
-from .redis_store import RedisStore
+from .redis_store import GLOB, RedisStore
 
 __all__ = ["RedisSessionAdapter"]
 
@@ -69,4 +69,46 @@ class RedisSessionAdapter(RedisStore):
             self.client.close()
 
     def _then(self, value: Any, function: Callable[[Any], Any]) -> Any:
-        return function(value)
+        return then_sync(value, function)
+
+    # maintenance (the command line's purge)
+
+    def _index_pages(self, cursor: int = 0) -> Any:
+        """``(cursor, next cursor, index keys)`` for each SCAN page from ``cursor`` to the end."""
+        pattern = GLOB.sub(r"\\\1", self._index_prefix) + "*"
+        while True:
+            following, keys = self.client.scan(cursor, match=pattern, count=1000)
+            yield cursor, int(following), keys
+            cursor = int(following)
+            if cursor == 0:
+                return
+
+    def count_dead_sessions(self, now: int) -> int:
+        """How many index entries a purge at ``now`` (ms) removes."""
+        total = 0
+        for _, _, keys in self._index_pages():
+            if keys:
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.zcount(key, "-inf", f"({now}")
+                total += sum(pipe.execute())
+        return total
+
+    def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
+        """Delete sessions a cleanup may remove at ``now`` (ms), at most ``limit``; returns how many went.
+
+        Batched calls resume the key scan where the previous one stopped, so
+        calling until it returns fewer than ``limit`` visits every user once;
+        without a limit, one call scans every user.
+        """
+        removed = 0
+        start = 0 if limit is None else self._purge_cursor
+        for cursor, following, keys in self._index_pages(start):
+            budget = -1 if limit is None else limit - removed
+            if keys:
+                removed += int(self._scripts["purge"](keys=keys, args=[now, budget, self._session_prefix]))
+            if limit is not None and removed >= limit:
+                self._purge_cursor = cursor  # this page may hold more: start there next time
+                return removed
+            self._purge_cursor = following
+        return removed

@@ -135,7 +135,7 @@ return removed
 
 SCRIPTS = {"set": _SET, "cas": _CAS, "of_user": _OF_USER, "delete": _DELETE, "delete_of_user": _DELETE_OF_USER,
            "purge": _PURGE}
-_GLOB = re.compile(r"([*?\[\]\\])")
+GLOB = re.compile(r"([*?\[\]\\])")
 _FIELDS = SessionRow._fields
 # Tries of a compare-and-set against concurrent writers before giving up.
 _CAS_TRIES = 20
@@ -312,48 +312,6 @@ class RedisStore(ABC):
             return True, [None, old._replace(id=new_id)]
 
         return self._change([old_id, new_id], compute)
-
-    # maintenance (command-line purge: synchronous only)
-
-    def _index_pages(self, cursor: int = 0) -> Any:
-        """``(cursor, next cursor, index keys)`` for each SCAN page from ``cursor`` to the end."""
-        pattern = _GLOB.sub(r"\\\1", self._index_prefix) + "*"
-        while True:
-            following, keys = self.client.scan(cursor, match=pattern, count=1000)
-            yield cursor, int(following), keys
-            cursor = int(following)
-            if cursor == 0:
-                return
-
-    def count_dead_sessions(self, now: int) -> int:
-        """How many index entries a purge at ``now`` (ms) removes."""
-        total = 0
-        for _, _, keys in self._index_pages():
-            if keys:
-                pipe = self.client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.zcount(key, "-inf", f"({now}")
-                total += sum(pipe.execute())
-        return total
-
-    def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
-        """Delete sessions a cleanup may remove at ``now`` (ms), at most ``limit``; returns how many went.
-
-        Batched calls resume the key scan where the previous one stopped, so
-        calling until it returns fewer than ``limit`` visits every user once;
-        without a limit, one call scans every user.
-        """
-        removed = 0
-        start = 0 if limit is None else self._purge_cursor
-        for cursor, following, keys in self._index_pages(start):
-            budget = -1 if limit is None else limit - removed
-            if keys:
-                removed += int(self._scripts["purge"](keys=keys, args=[now, budget, self._session_prefix]))
-            if limit is not None and removed >= limit:
-                self._purge_cursor = cursor  # this page may hold more: start there next time
-                return removed
-            self._purge_cursor = following
-        return removed
 
 
 def _inserted(stored: int) -> None:
