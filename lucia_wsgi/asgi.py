@@ -69,8 +69,14 @@ class AsyncAuthRequest(RequestAuth):
         return session
 
     async def sign_out(self) -> None:
-        """End the session the request's cookie holds (its device) and queue the blank cookie."""
+        """End the session the request's cookie holds (its device, and a session set in this
+        request) and queue the blank cookie; ``AUTH_INVALID_REQUEST`` for a cross-site request."""
         await self.auth.aio._run_flow(self._sign_out_flow())
+
+    async def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:
+        """The answer of the auth route ``route`` (``/user``, ...) for this request, to send yourself."""
+        answer: RouteAnswer = await self.auth.aio._run_flow(self._route_flow(routes, route, method))
+        return answer
 
 
 def _text(value: object) -> str:

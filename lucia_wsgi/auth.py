@@ -14,19 +14,24 @@ import inspect
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from .auth_state import SessionUser
-from .config import Config, build_config
+from .config import Config, build_config, duration_ms, parse_bucket
 from .cookies import Cookie, read_cookie, session_cookies
 from .csrf import is_request_allowed
 from .errors import LuciaError
 from .flow import AsyncFlowOwner, AsyncRunner, Flow
+from .onetime import CodeKind, Throttle, TokenKind
 from .session import Session
 from .session_api import GeneratedSessionId, SessionFlows
 from .user_api import UserFlows, _provider_id  # noqa: F401 - _provider_id: kept importable here
 
 __all__ = ["AsyncAuth", "Auth", "GeneratedSessionId", "SessionUser", "lucia"]
+
+#: Issuing tokens or codes, per user: 3 at once, then one every 5 minutes.
+DEFAULT_ISSUE_LIMIT: Mapping[str, int | timedelta] = {"capacity": 3, "refill_every": timedelta(minutes=5)}
 
 
 def _is_async_store(adapter: object) -> bool:
@@ -44,6 +49,9 @@ class Auth(UserFlows, SessionFlows):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
+        #: The bucket per provider id ``authenticate_user`` takes from (``None``: off).
+        self.login_throttle: Throttle | None = (
+            None if config.login_throttle is None else Throttle(self, "login", config.login_throttle))
         self._async_stores = [store for store in {id(s): s for s in (self._users, self._sessions)}.values()
                               if _is_async_store(store)]
         self._aio: AsyncAuth | None = None
@@ -63,6 +71,28 @@ class Auth(UserFlows, SessionFlows):
         if self._aio is None:
             self._aio = AsyncAuth(self)
         return self._aio
+
+    # throttles, one-time tokens and codes
+
+    def throttle(self, name: str, *, capacity: int, refill_every: int | timedelta) -> Throttle:
+        """A token bucket per key in the store, e.g. per client address for a sign-up form."""
+        return Throttle(self, name, parse_bucket(f"throttle {name!r}", {"capacity": capacity,
+                                                                        "refill_every": refill_every}))
+
+    def tokens(self, name: str, *, expires_in: int | timedelta,
+               issue_limit: Mapping[str, int | timedelta] = DEFAULT_ISSUE_LIMIT) -> TokenKind:
+        """Single-use link tokens of kind ``name`` (see :class:`~lucia_wsgi.onetime.TokenKind`).
+
+        ``issue_limit`` throttles issuing per user (default: 3 at once, then one every 5 minutes).
+        """
+        return TokenKind(self, name, duration_ms("expires_in", expires_in),
+                         parse_bucket("issue_limit", issue_limit))
+
+    def codes(self, name: str, *, expires_in: int | timedelta, length: int = 8, max_attempts: int = 5,
+              issue_limit: Mapping[str, int | timedelta] = DEFAULT_ISSUE_LIMIT) -> CodeKind:
+        """Short numeric codes of kind ``name`` (see :class:`~lucia_wsgi.onetime.CodeKind`)."""
+        return CodeKind(self, name, duration_ms("expires_in", expires_in), length, max_attempts,
+                        parse_bucket("issue_limit", issue_limit))
 
     # requests and cookies (pure: no store)
 

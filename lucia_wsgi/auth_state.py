@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, NamedTuple
 
-from .adapters.base import JointAdapter, RenewingSessionAdapter, UserRow
+from .adapters.base import AccountAdapter, JointAdapter, RenewingSessionAdapter, UserRow
 from .config import Config
 from .errors import LuciaError
 from .flow import FlowOwner
@@ -38,6 +38,12 @@ def check_identifier(value: object, code: str = "AUTH_INVALID_PROVIDER_ID") -> s
     return value
 
 
+def _local_throttles() -> Any:
+    from .adapters.memory import MemoryAdapter
+
+    return MemoryAdapter()
+
+
 class SessionUser(NamedTuple):
     """A session and its user; both ``None`` when unauthenticated."""
 
@@ -58,6 +64,11 @@ class AuthState(FlowOwner):
         self._joint: Any = self._users if joint else None
         #: Stores with atomic renewal writes; without them renewal is Lucia 0.3's.
         self._renewing: Any = self._sessions if isinstance(self._sessions, RenewingSessionAdapter) else None
+        #: Where throttles, tokens and codes live: the session store, else the user store.
+        self._accounts: Any = next((store for store in (self._sessions, self._users)
+                                    if isinstance(store, AccountAdapter)), None)
+        #: Throttles without such a store (a third-party adapter) are this process's own.
+        self._throttles: Any = self._accounts if self._accounts is not None else _local_throttles()
 
     def _transform(self, row: UserRow) -> Any:
         data = {k: v for k, v in row.items() if k not in ("hashed_password", "provider_id")}

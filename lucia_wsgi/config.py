@@ -11,6 +11,7 @@ from typing import Any, Union
 from .cookies import CookieOptions
 from .csrf import CsrfPolicy
 from .passwords import hash_password, verify_password
+from .throttle import Bucket
 
 __all__ = ["Config", "build_config", "system_clock", "default_transform_user_data"]
 
@@ -39,7 +40,7 @@ def default_transform_user_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"user_id": data["id"]}
 
 
-def _duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
+def duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
     if isinstance(value, timedelta):
         ms = value // timedelta(milliseconds=1)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -87,6 +88,7 @@ class Config:
     max_concurrent_hashes: int
     renewal: str = "rotate"
     device_details: bool = False
+    login_throttle: Bucket | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -97,6 +99,18 @@ _USER_METHODS = ("get_user", "get_user_by_provider_id", "set_user", "update_user
 _SESSION_METHODS = ("get_session", "get_sessions_by_user_id", "set_session", "delete_session",
                     "delete_sessions_by_user_id")
 RENEWAL_MODES = ("rotate", "extend")
+#: Ten log-in attempts at once per identifier, then one a minute (see README "Throttling").
+DEFAULT_LOGIN_THROTTLE: Mapping[str, Duration] = {"capacity": 10, "refill_every": 60_000}
+
+
+def parse_bucket(name: str, value: object) -> Bucket:
+    """``{"capacity": N, "refill_every": ms or timedelta}`` as a :class:`~lucia_wsgi.throttle.Bucket`."""
+    if not isinstance(value, Mapping) or set(value) != {"capacity", "refill_every"}:
+        raise TypeError(f"{name} must be a mapping with exactly capacity and refill_every, not {value!r}")
+    capacity = value["capacity"]
+    if type(capacity) is not int or capacity < 1:
+        raise ValueError(f"{name} capacity must be a positive int, not {capacity!r}")
+    return Bucket(capacity, duration_ms(f"{name} refill_every", value["refill_every"]))
 
 
 def _check_methods(role: str, adapter: object, methods: tuple[str, ...]) -> None:
@@ -170,6 +184,7 @@ def build_config(
     max_concurrent_hashes: int = DEFAULT_MAX_CONCURRENT_HASHES,
     renewal: str = "rotate",
     device_details: bool = False,
+    login_throttle: Mapping[str, Duration] | None = DEFAULT_LOGIN_THROTTLE,
 ) -> Config:
     """Check every option and fill in defaults; raises ``TypeError``/``ValueError``."""
     user_adapter, session_adapter = _split_adapter(adapter)
@@ -179,8 +194,8 @@ def build_config(
     unknown = set(timeout) - {"active_period", "idle_period"}
     if unknown:
         raise ValueError(f"session_timeout accepts active_period and idle_period, not {sorted(unknown)}")
-    active = _duration_ms("session_timeout active_period", timeout.get("active_period", DEFAULT_ACTIVE_PERIOD))
-    idle = _duration_ms("session_timeout idle_period", timeout.get("idle_period", DEFAULT_IDLE_PERIOD))
+    active = duration_ms("session_timeout active_period", timeout.get("active_period", DEFAULT_ACTIVE_PERIOD))
+    idle = duration_ms("session_timeout idle_period", timeout.get("idle_period", DEFAULT_IDLE_PERIOD))
     hash_pair = (hash_password, verify_password) if hash is None else hash
     if not (isinstance(hash_pair, tuple) and len(hash_pair) == 2):
         raise TypeError("hash must be a (generate, validate) pair of callables")
@@ -191,7 +206,7 @@ def build_config(
         if fn is not None:
             _callable(name, fn)
     now = system_clock() if clock is None else _check_clock(clock)
-    grace = _duration_ms("renewal_grace", renewal_grace, allow_zero=True)
+    grace = duration_ms("renewal_grace", renewal_grace, allow_zero=True)
     _check_reach("session_timeout active_period + idle_period", active + idle, now)
     _check_reach("renewal_grace", grace, now)
     if isinstance(trusted_origins, str):
@@ -206,6 +221,7 @@ def build_config(
         raise ValueError(f"renewal must be 'rotate' or 'extend', not {renewal!r}")
     if renewal == "extend" and not callable(getattr(session_adapter, "extend_session", None)):
         raise TypeError(f"renewal='extend' needs a session store with extend_session(); {session_adapter!r} lacks it")
+    bucket = None if login_throttle is None else parse_bucket("login_throttle", login_throttle)
     if bcrypt_migration:
         try:
             import bcrypt  # noqa: F401
@@ -232,4 +248,5 @@ def build_config(
         max_concurrent_hashes=max_concurrent_hashes,
         renewal=renewal,
         device_details=device_details,
+        login_throttle=bucket,
     )

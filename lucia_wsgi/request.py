@@ -24,6 +24,7 @@ from .session_api import CookieAction
 if TYPE_CHECKING:
     from .auth import Auth
     from .flow import Flow
+    from .routes import ApiRoutes as ApiRoutesLike
 
 __all__ = ["ANONYMOUS", "ENVIRON_KEY", "RequestAuth"]
 
@@ -123,10 +124,20 @@ class RequestAuth:
         return session
 
     def _sign_out_flow(self) -> Flow[None]:
-        session_id = self.auth.read_session_id(self.environ)
-        if session_id:
-            yield from type(self.auth).invalidate_session.flow(self.auth, session_id)
-        self.set_session(None)
+        """End the cookie's session (and one set in this request) and queue the blank cookie.
+
+        A cross-site request raises ``AUTH_INVALID_REQUEST`` and ends nothing,
+        so no page elsewhere can sign a visitor out.
+        """
+        session_id = self.auth.validate_request_headers(self.environ)
+        signed_in = None if self._explicit is None or self._explicit[0] is None else self._explicit[0].session_id
+        for doomed in dict.fromkeys(sid for sid in (session_id, signed_in) if sid):
+            yield from type(self.auth).invalidate_session.flow(self.auth, doomed)
+        if session_id or signed_in:
+            self.set_session(None)
+
+    def _route_flow(self, routes: ApiRoutesLike, route: str, method: str) -> Flow[Any]:
+        return routes.answer(self, route, method)
 
     # the response
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .adapters.base import RESERVED_USER_COLUMNS
 from .auth_state import AuthState, check_identifier, storable
@@ -12,6 +12,9 @@ from .config import Config
 from .errors import LuciaError
 from .flow import Flow, flowmethod, offload
 from .passwords import DUMMY_HASH, encode_password, generate_random_string, is_bcrypt_hash, verify_password
+
+if TYPE_CHECKING:
+    from .onetime import Throttle
 
 __all__ = ["UserFlows"]
 
@@ -38,6 +41,8 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 class UserFlows(AuthState):
     """The user half of ``Auth``: users by provider id, passwords."""
+
+    login_throttle: Throttle | None  # set by Auth
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -112,10 +117,15 @@ class UserFlows(AuthState):
         """The user whose provider id and password match, else a :class:`LuciaError`.
 
         Every outcome costs one hash verification, so the time taken does not
-        tell whether the user exists.
+        tell whether the user exists. Each attempt first takes a token from
+        the provider id's bucket (``login_throttle``): when it is empty the
+        attempt is ``AUTH_TOO_MANY_ATTEMPTS`` (see ``retry_after``), before
+        any hashing, known user or not.
         """
         provider_id = _provider_id(provider, identifier)
         encode_password(password)
+        if self.login_throttle is not None:  # before any lookup or hashing: unknown ids cost the same
+            yield from type(self.login_throttle).take.flow(self.login_throttle, provider_id)
         row = yield self._users.get_user_by_provider_id, provider_id
         if row is None:
             yield offload(self._burn_one_verification, password)
@@ -181,8 +191,11 @@ class UserFlows(AuthState):
 
     @flowmethod
     def delete_user(self, user_id: str) -> Flow[None]:
-        """Delete the user's sessions, then the user; unknown ids are fine."""
+        """Delete the user's sessions, tokens and codes, then the user; unknown ids are fine."""
         if not storable(user_id):
             return  # names no user
         yield self._sessions.delete_sessions_by_user_id, user_id
+        if self._accounts is not None:  # their links and codes end with them
+            yield self._accounts.delete_tokens, user_id, None
+            yield self._accounts.delete_codes, user_id, None
         yield self._users.delete_user, user_id

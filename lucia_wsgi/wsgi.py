@@ -76,8 +76,14 @@ class AuthRequest(RequestAuth):
         return session
 
     def sign_out(self) -> None:
-        """End the session the request's cookie holds (its device) and queue the blank cookie."""
+        """End the session the request's cookie holds (its device, and a session set in this
+        request) and queue the blank cookie; ``AUTH_INVALID_REQUEST`` for a cross-site request."""
         self.auth._run_flow(self._sign_out_flow())
+
+    def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:
+        """The answer of the auth route ``route`` (``/user``, ...) for this request, to send yourself."""
+        answer: RouteAnswer = self.auth._run_flow(self._route_flow(routes, route, method))
+        return answer
 
 
 def cookie_start_response(request: RequestAuth, start_response: StartResponse) -> StartResponse:

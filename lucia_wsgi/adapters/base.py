@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..passwords import generate_random_string
 from ..session import SessionRow
@@ -31,6 +31,9 @@ __all__ = [
     "Adapter",
     "JointAdapter",
     "RenewingSessionAdapter",
+    "AccountAdapter",
+    "CodeRow",
+    "TokenRow",
     "new_user_id",
     "check_user_values",
     "check_column_type",
@@ -115,6 +118,69 @@ class RenewingSessionAdapter(Protocol):
 
     def rekey_session(self, old_id: str, new_id: str) -> bool:
         """Move row ``old_id`` to id ``new_id``, all else unchanged; False if it is gone."""
+
+
+class TokenRow(NamedTuple):
+    """A stored one-time token: the digest (its id), kind, user, expiry (Unix ms), bound value's digest."""
+
+    id: str
+    kind: str
+    user_id: str
+    expires: int
+    bound: str | None = None
+
+
+class CodeRow(NamedTuple):
+    """A stored one-time code: one per kind and user, with its digest and the guesses so far."""
+
+    kind: str
+    user_id: str
+    digest: str
+    expires: int
+    attempts: int = 0
+
+
+@runtime_checkable
+class AccountAdapter(Protocol):
+    """Optional (every bundled store has it): throttles, one-time tokens and codes (SPEC §13, §14).
+
+    Rows are :class:`TokenRow` and :class:`CodeRow`; the rules live in
+    :mod:`lucia_wsgi.onetime`, the store only keeps rows and offers
+    compare-and-set writes, so every process shares them.
+    """
+
+    def get_throttle(self, key: str) -> int | None:
+        """The stored bucket (its theoretical arrival time, Unix ms) of ``key``, or None."""
+
+    def set_throttle(self, key: str, expected: int | None, tat: int) -> bool:
+        """Store ``tat`` for ``key`` if it still holds ``expected`` (None: no row); True if stored."""
+
+    def set_token(self, row: TokenRow) -> None:
+        """Insert a token row."""
+
+    def pop_token(self, token_id: str) -> TokenRow | None:
+        """Delete the token row ``token_id`` and return it (None if there is none), atomically."""
+
+    def delete_tokens(self, user_id: str, kind: str | None = None) -> None:
+        """Delete the user's tokens (of ``kind``, or all)."""
+
+    def set_code(self, row: CodeRow) -> None:
+        """Store a code row, replacing the user's previous one of that kind."""
+
+    def get_code(self, kind: str, user_id: str) -> CodeRow | None:
+        """The user's code row of ``kind``, or None."""
+
+    def count_code_attempt(self, row: CodeRow) -> bool:
+        """Add one to the attempts of ``row`` if it is still stored as it is; True if counted."""
+
+    def delete_code(self, row: CodeRow) -> bool:
+        """Delete ``row`` (matched by kind, user and digest); True if it was there."""
+
+    def delete_codes(self, user_id: str, kind: str | None = None) -> None:
+        """Delete the user's codes (of ``kind``, or all)."""
+
+    def delete_expired(self, now: int) -> int:
+        """Delete full throttle buckets and tokens and codes expired at ``now``; returns how many."""
 
 
 def then_sync(value: Any, function: Callable[[Any], Any]) -> Any:

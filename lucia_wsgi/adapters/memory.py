@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import LuciaError
 from ..session import SessionRow, is_removable
-from .base import UserRow, check_user_values, new_user_id
+from .base import CodeRow, TokenRow, UserRow, check_user_values, new_user_id
 
 __all__ = ["MemoryAdapter"]
 
@@ -21,6 +21,9 @@ class MemoryAdapter:
         self._users: dict[str, UserRow] = {}
         self._provider_ids: dict[str, str] = {}
         self._sessions: dict[str, SessionRow] = {}
+        self._throttles: dict[str, int] = {}
+        self._tokens: dict[str, TokenRow] = {}
+        self._codes: dict[tuple[str, str], CodeRow] = {}
 
     # users
 
@@ -68,6 +71,8 @@ class MemoryAdapter:
                 del self._provider_ids[row["provider_id"]]
                 for session_id in [s.id for s in self._sessions.values() if s.user_id == user_id]:
                     del self._sessions[session_id]
+                self._drop_tokens(user_id, None)
+                self._drop_codes(user_id, None)
 
     # sessions
 
@@ -153,6 +158,82 @@ class MemoryAdapter:
             del self._sessions[old_id]
             self._sessions[new_id] = stored._replace(id=new_id)
             return True
+
+    # throttles, tokens, codes
+
+    def get_throttle(self, key: str) -> int | None:
+        return self._throttles.get(key)
+
+    def set_throttle(self, key: str, expected: int | None, tat: int) -> bool:
+        with self._lock:
+            if self._throttles.get(key) != expected:
+                return False
+            self._throttles[key] = tat
+            return True
+
+    def set_token(self, row: TokenRow) -> None:
+        with self._lock:
+            if row.user_id not in self._users:
+                raise LuciaError("AUTH_INVALID_USER_ID")
+            self._tokens[row.id] = row
+
+    def pop_token(self, token_id: str) -> TokenRow | None:
+        with self._lock:
+            return self._tokens.pop(token_id, None)
+
+    def delete_tokens(self, user_id: str, kind: str | None = None) -> None:
+        with self._lock:
+            self._drop_tokens(user_id, kind)
+
+    def _drop_tokens(self, user_id: str, kind: str | None) -> None:
+        for token_id in [t.id for t in self._tokens.values() if t.user_id == user_id and kind in (None, t.kind)]:
+            del self._tokens[token_id]
+
+    def set_code(self, row: CodeRow) -> None:
+        with self._lock:
+            if row.user_id not in self._users:
+                raise LuciaError("AUTH_INVALID_USER_ID")
+            self._codes[row.kind, row.user_id] = row
+
+    def get_code(self, kind: str, user_id: str) -> CodeRow | None:
+        return self._codes.get((kind, user_id))
+
+    def count_code_attempt(self, row: CodeRow) -> bool:
+        with self._lock:
+            if self._codes.get((row.kind, row.user_id)) != row:
+                return False
+            self._codes[row.kind, row.user_id] = row._replace(attempts=row.attempts + 1)
+            return True
+
+    def delete_code(self, row: CodeRow) -> bool:
+        with self._lock:
+            stored = self._codes.get((row.kind, row.user_id))
+            if stored is None or stored.digest != row.digest:
+                return False
+            del self._codes[row.kind, row.user_id]
+            return True
+
+    def delete_codes(self, user_id: str, kind: str | None = None) -> None:
+        with self._lock:
+            self._drop_codes(user_id, kind)
+
+    def _drop_codes(self, user_id: str, kind: str | None) -> None:
+        for key in [key for key in self._codes if key[1] == user_id and kind in (None, key[0])]:
+            del self._codes[key]
+
+    def delete_expired(self, now: int) -> int:
+        """Delete full throttle buckets and expired tokens and codes; returns how many went."""
+        with self._lock:
+            doomed = [key for key, tat in self._throttles.items() if tat < now]
+            for key in doomed:
+                del self._throttles[key]
+            tokens = [t.id for t in self._tokens.values() if t.expires < now]
+            for token_id in tokens:
+                del self._tokens[token_id]
+            codes = [code for code, row in self._codes.items() if row.expires < now]
+            for code in codes:
+                del self._codes[code]
+            return len(doomed) + len(tokens) + len(codes)
 
     # maintenance
 

@@ -19,7 +19,7 @@ violations); anything else, a lost connection included, propagates as is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .base import missing_driver, then_sync
@@ -191,11 +191,13 @@ class PostgresAdapter(PostgresStore):
         nullable ``session`` columns, are added. Safe to run again, and from
         several processes at once.
         """
-        statements = ddl(self._table, self.schema, self._attribute_types(user_attributes))
+        self._run_script(ddl(self._table, self.schema, self._attribute_types(user_attributes)))
+        self._columns, self._q = None, None
+
+    def _run_script(self, statements: Sequence[sql.Composed]) -> None:
         with self.pool.connection() as conn, conn.transaction():
             for statement in statements:
                 conn.execute(statement)
-        self._columns, self._q = None, None
 
     def has_tables(self) -> bool:
         """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""

@@ -10,7 +10,8 @@ which ``auth.aio`` awaits on the event loop. The pool opens on first use (or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .base import missing_driver, then_async
@@ -27,6 +28,11 @@ except ModuleNotFoundError as error:
 from .postgres_sql import Params, ParamSource, PostgresStore, Queries, check_name, closed_by_server, ddl
 
 __all__ = ["AsyncPostgresAdapter"]
+
+
+async def _settled(value: Any) -> Any:
+    """``value``, awaited if it is awaitable (what an error mapping gave: a value or more work)."""
+    return await value if inspect.isawaitable(value) else value
 
 
 class _DeadConnection(Exception):
@@ -125,12 +131,12 @@ class AsyncPostgresAdapter(PostgresStore):
                 if attempt == 2 or not retry or conn is None or not (conn.broken or conn.closed):
                     if on_error is None:
                         raise
-                    return on_error(error)
+                    return await _settled(on_error(error))
                 await self.pool.check()
             except psycopg.Error as error:
                 if on_error is None:
                     raise
-                return on_error(error)
+                return await _settled(on_error(error))
         raise AssertionError("unreachable")
 
     def _run(self, key: str, params: ParamSource, result: str, *, retry: bool = True,
@@ -166,12 +172,14 @@ class AsyncPostgresAdapter(PostgresStore):
 
     async def create_tables(self, user_attributes: Mapping[str, str] | None = None) -> None:
         """Create the schema, tables and indexes if missing (see :meth:`PostgresAdapter.create_tables`)."""
-        statements = ddl(self._table, self.schema, self._attribute_types(user_attributes))
+        await self._run_script(ddl(self._table, self.schema, self._attribute_types(user_attributes)))
+        self._columns, self._q = None, None
+
+    async def _run_script(self, statements: Sequence[sql.Composed]) -> None:
         await self.open()
         async with self.pool.connection() as conn, conn.transaction():
             for statement in statements:
                 await conn.execute(statement)
-        self._columns, self._q = None, None
 
     async def has_tables(self) -> bool:
         """Whether the ``user`` and ``session`` tables exist."""

@@ -60,7 +60,8 @@ def session(user_id: str, sid: str = "a", expires: int = T0 + HOUR, idle: int = 
 def test_tables_live_in_their_own_schema_with_lucias_columns(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
     dsn, name = schema
     columns = raw(dsn, "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-                       "WHERE table_schema = %s ORDER BY table_name, ordinal_position", name)
+                       "WHERE table_schema = %s AND table_name IN ('user', 'session') "
+                       "ORDER BY table_name, ordinal_position", name)
     assert columns == [
         ("session", "id", "text", "NO"),
         ("session", "user_id", "text", "NO"),
@@ -84,9 +85,17 @@ def test_session_user_id_is_indexed_and_references_user(pg: PostgresAdapter, sch
     dsn, name = schema
     indexes = [row[0] for row in raw(dsn, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s", name)]
     assert f"CREATE INDEX session_user_id ON {name}.session USING btree (user_id)" in indexes
-    foreign = raw(dsn, "SELECT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
-                       "AND connamespace = %s::regnamespace", name)
-    assert foreign == [(f'{name}."user"',)]
+    foreign = raw(dsn, "SELECT conrelid::regclass::text, confrelid::regclass::text, confdeltype FROM pg_constraint "
+                       "WHERE contype = 'f' AND connamespace = %s::regnamespace ORDER BY 1", name)
+    assert foreign == [(f"{name}.lucia_code", f'{name}."user"', "c"),  # ON DELETE CASCADE: a Lucia app can
+                       (f"{name}.lucia_token", f'{name}."user"', "c"),  # still delete users
+                       (f"{name}.session", f'{name}."user"', "a")]
+
+
+def test_our_own_tables_hold_throttles_tokens_and_codes(pg: PostgresAdapter, schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    tables = raw(dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", name)
+    assert tables == [("lucia_code",), ("lucia_throttle",), ("lucia_token",), ("session",), ("user",)]
 
 
 def test_create_tables_twice_keeps_rows_and_adds_missing_columns(pg: PostgresAdapter) -> None:
@@ -153,7 +162,7 @@ def test_concurrent_create_tables_all_succeed(schema: tuple[str, str]) -> None:
     finally:
         for adapter in adapters:
             adapter.close()
-    assert raw(dsn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", name) == [(2,)]
+    assert raw(dsn, "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", name) == [(5,)]
 
 
 def test_a_table_made_elsewhere_is_read_with_its_attribute_columns(schema: tuple[str, str]) -> None:
