@@ -1,4 +1,4 @@
-"""lucia_wsgi demo: sign up, log in, profile and log out on SQLite, served by waitress.
+"""lucia_wsgi demo: sign up, log in, profile, devices and log out on SQLite, served by waitress.
 
 Run it with ``python demo_app.py [--db demo.db] [--host 127.0.0.1] [--port 8000]``
 (``--port 0`` picks a free port). Tests import :func:`make_app` and drive it
@@ -12,6 +12,7 @@ import html
 import os
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,7 @@ from lucia_wsgi.adapters import SQLiteAdapter
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from lucia_wsgi import Auth
+    from lucia_wsgi import Auth, Session
 
 USERNAME = re.compile(r"[a-z0-9_-]{3,31}\Z")
 USERNAME_RULE = "3 to 31 characters: lowercase letters, digits, _ and -"
@@ -33,6 +34,7 @@ PASSWORD_RULE = f"{PASSWORD_MIN} to {PASSWORD_MAX} characters"
 # message (the library refuses those over 4096 bytes), small enough to read.
 MAX_FORM_BYTES = 16 * 1024
 LOGIN_FAILED = "Invalid username or password."
+DEVICE_ID = re.compile(r"[0-9a-f]{20}\Z")  # Session.device_id: 20 lowercase hex digits
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -51,6 +53,9 @@ button { margin-top: 1rem; padding: .5rem 1rem; }
 .rule { color: #666; font-size: .9rem; }
 .error { color: #a00; border: 1px solid #a00; padding: .5rem; }
 dt { font-weight: bold; margin-top: .5rem; }
+.devices { list-style: none; padding: 0; }
+.devices > li { border: 1px solid #ccc; padding: .5rem 1rem 1rem; margin: 1rem 0; }
+.devices dd { overflow-wrap: anywhere; }
 """
 
 SCRIPT = """\
@@ -134,8 +139,33 @@ def read_form(request: Request, names: tuple[str, ...]) -> dict[str, str]:
         raise BadRequest("the form is not valid UTF-8") from None
     fields = dict(pairs)
     if len(fields) != len(pairs) or set(fields) != set(names):
-        raise BadRequest(f"the form needs exactly the fields {', '.join(names)}")
+        raise BadRequest(f"the form needs exactly the fields {', '.join(names)}" if names
+                         else "the form takes no fields")
     return fields
+
+
+def devices_section(devices: list[Session], current: str) -> str:
+    """The user's signed-in devices; ``current`` is the device id of the request's session."""
+    # This device first, then the others newest sign-in first (the order of get_user_sessions).
+    devices = sorted(devices, key=lambda device: device.device_id != current)
+    items = "".join(_device_item(device, device.device_id == current) for device in devices)
+    others = any(device.device_id != current for device in devices)
+    sign_out_others = ('<form method=post action="/devices/sign-out-others">'
+                       "<button type=submit>Sign out everywhere else</button></form>") if others else ""
+    return f"<h2>Devices</h2><ul class=devices id=devices>{items}</ul>{sign_out_others}"
+
+
+def _device_item(device: Session, current: bool) -> str:
+    facts = [("Signed in", _when_known(device.created_at)), ("Last seen", _when_known(device.last_seen))]
+    facts += [(label, escape(value)) for label, value in (("User agent", device.user_agent),
+                                                          ("IP address", device.ip_address)) if value]
+    details = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in facts)
+    device_id = escape(device.device_id)
+    action = ("<p><strong>This device</strong></p>" if current else
+              '<form method=post action="/devices/sign-out">'
+              f'<input type=hidden name=device_id value="{device_id}">'
+              "<button type=submit>Sign out</button></form>")
+    return f'<li id="device-{device_id}"{" data-current" if current else ""}><dl>{details}</dl>{action}</li>'
 
 
 Handler = Callable[["DemoApp", Request, AuthRequest], Response]
@@ -201,7 +231,7 @@ class DemoApp:
                 else:
                     raise
             else:
-                auth_request.set_session(self.auth.create_session(user["user_id"]))
+                auth_request.sign_in(user["user_id"])
                 return redirect("/profile")
         body = error_list(errors) + credentials_form("/signup", "Create account", username, rules=True)
         return page("Sign up", body, status=status)
@@ -220,7 +250,7 @@ class DemoApp:
             # outdated or over-long password. Nothing to tell an attacker.
             body = error_list([LOGIN_FAILED]) + credentials_form("/login", "Log in", rules=False)
             return page("Log in", body, status=400)
-        auth_request.set_session(self.auth.create_session(user["user_id"]))
+        auth_request.sign_in(user["user_id"])
         return redirect("/profile")
 
     def profile(self, request: Request, auth_request: AuthRequest) -> Response:
@@ -234,8 +264,31 @@ class DemoApp:
             f"<dt>Session expires</dt><dd id=expires>{_when(session.idle_period_expires)}</dd>"
             "</dl>"
             '<form method=post action="/logout" data-sign-out><button type=submit>Log out</button></form>'
+            + devices_section(self.auth.get_user_sessions(session.user_id), session.device_id)
         )
         return page("Profile", body, signed_in=True)
+
+    def sign_out_device(self, request: Request, auth_request: AuthRequest) -> Response:
+        device = read_form(request, ("device_id",))["device_id"]
+        if not DEVICE_ID.match(device):
+            raise BadRequest("device_id must be 20 lowercase hexadecimal digits")
+        session = auth_request.validate()
+        if session is None:
+            return redirect("/login")
+        # Only the user's own devices: another user's device id matches nothing.
+        self.auth.invalidate_device(session.user_id, device)
+        if device == session.device_id:  # this device (a hand-made post): a log-out
+            auth_request.set_session(None)
+            return redirect("/login")
+        return redirect("/profile")
+
+    def sign_out_other_devices(self, request: Request, auth_request: AuthRequest) -> Response:
+        read_form(request, ())
+        session = auth_request.validate()
+        if session is None:
+            return redirect("/login")
+        self.auth.invalidate_all_user_sessions(session.user_id, keep=session.session_id)
+        return redirect("/profile")
 
     def logout(self, request: Request, auth_request: AuthRequest) -> Response:
         session_id = self.auth.read_session_id(request.environ)
@@ -251,8 +304,12 @@ class DemoApp:
         return _static(SCRIPT, "text/javascript")
 
 
-def _when(moment: Any) -> str:
+def _when(moment: datetime) -> str:
     return f'<time datetime="{escape(moment.isoformat())}">{escape(moment.strftime("%Y-%m-%d %H:%M:%S UTC"))}</time>'
+
+
+def _when_known(moment: datetime | None) -> str:
+    return "unknown" if moment is None else _when(moment)
 
 
 def _static(text: str, content_type: str) -> Response:
@@ -268,6 +325,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/login": {"GET": DemoApp.login_page, "HEAD": DemoApp.login_page, "POST": DemoApp.login},
     "/profile": {"GET": DemoApp.profile, "HEAD": DemoApp.profile},
     "/logout": {"POST": DemoApp.logout},
+    "/devices/sign-out": {"POST": DemoApp.sign_out_device},
+    "/devices/sign-out-others": {"POST": DemoApp.sign_out_other_devices},
     "/static/style.css": {"GET": DemoApp.style, "HEAD": DemoApp.style},
     "/static/demo.js": {"GET": DemoApp.script, "HEAD": DemoApp.script},
 }
@@ -283,6 +342,7 @@ def make_app(db_path: str | os.PathLike[str] = "demo.db", **options: Any) -> Luc
     settings: dict[str, Any] = {
         "adapter": adapter,
         "env": "DEV",  # plain HTTP on localhost; PROD for HTTPS (Secure cookies)
+        "device_details": True,  # user agent and IP address for the Devices list
         "transform_user_data": lambda row: {"user_id": row["id"], "username": row["username"]},
         **options,
     }
@@ -291,7 +351,7 @@ def make_app(db_path: str | os.PathLike[str] = "demo.db", **options: Any) -> Luc
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="lucia_wsgi demo: sign up, log in, profile, log out.")
+    parser = argparse.ArgumentParser(description="lucia_wsgi demo: sign up, log in, profile, devices, log out.")
     parser.add_argument("--db", default="demo.db", help="SQLite file (default: demo.db)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")

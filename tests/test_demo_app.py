@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -252,3 +254,259 @@ def test_command_line_defaults() -> None:
     assert (args.db, args.host, args.port) == ("demo.db", "127.0.0.1", 8000)
     args = demo_app.parse_args(["--db", "x.db", "--host", "0.0.0.0", "--port", "9000"])
     assert (args.db, args.host, args.port) == ("x.db", "0.0.0.0", 9000)
+
+
+# devices
+
+AGENT_A = "Mozilla/5.0 (X11; Linux x86_64) DeviceA"
+AGENT_B = "Mozilla/5.0 (Macintosh) DeviceB"
+
+
+def signed_in_device(middleware: Any, user_agent: str, address: str, username: str = "alice") -> webtest.TestApp:
+    """A browser of its own (cookie jar, user agent, address) signed in as ``username``."""
+    device = webtest.TestApp(validator(middleware),
+                             extra_environ={"HTTP_USER_AGENT": user_agent, "REMOTE_ADDR": address})
+    device.post("/login", {"username": username, "password": "correct horse"}, headers=ORIGIN, status=303)
+    return device
+
+
+def create_user(middleware: Any, username: str) -> None:
+    middleware.auth.create_user("username", username, password="correct horse", attributes={"username": username})
+
+
+@pytest.fixture
+def alice_user(middleware: Any) -> None:
+    """A user alice with no session yet (unlike ``alice``, whose sign-up left one)."""
+    create_user(middleware, "alice")
+
+
+@pytest.fixture
+def two_devices(alice_user: None, middleware: Any) -> tuple[webtest.TestApp, webtest.TestApp]:
+    """alice signed in on device A (198.51.100.7) and device B (203.0.113.9)."""
+    return (signed_in_device(middleware, AGENT_A, "198.51.100.7"),
+            signed_in_device(middleware, AGENT_B, "203.0.113.9"))
+
+
+def user_id(middleware: Any, username: str) -> str:
+    return str(middleware.auth.config.user_adapter.get_user_by_provider_id(f"username:{username}")["id"])
+
+
+def device_ids(middleware: Any, username: str = "alice") -> list[str]:
+    return sorted(session.device_id for session in middleware.auth.get_user_sessions(user_id(middleware, username)))
+
+
+def device_items(profile: webtest.TestResponse) -> list[Any]:
+    return profile.html.find(id="devices").find_all("li", recursive=False)
+
+
+def facts(item: Any) -> dict[str, Any]:
+    return {dt.text: dt.find_next_sibling("dd") for dt in item.find_all("dt")}
+
+
+def sign_out_form(profile: webtest.TestResponse, action: str) -> webtest.Form:
+    (form,) = [form for form in profile.forms.values() if form.action == action]
+    return form
+
+
+def is_signed_in(device: webtest.TestApp) -> bool:
+    return device.get("/profile", status=(200, 303)).status_int == 200
+
+
+def test_devices_lists_each_signed_in_device_with_its_facts(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any
+) -> None:
+    a, _ = two_devices
+    items = device_items(a.get("/profile"))
+    assert sorted(item["id"].removeprefix("device-") for item in items) == device_ids(middleware)
+    by_agent = {facts(item)["User agent"].text: facts(item) for item in items}
+    assert set(by_agent) == {AGENT_A, AGENT_B}
+    assert by_agent[AGENT_A]["IP address"].text == "198.51.100.7"
+    assert by_agent[AGENT_B]["IP address"].text == "203.0.113.9"
+    for device in by_agent.values():
+        for label in ("Signed in", "Last seen"):
+            assert device[label].find("time")["datetime"].endswith("+00:00")
+
+
+def test_devices_marks_this_device_and_offers_sign_out_for_the_others(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp],
+) -> None:
+    for device, agent, other_agent in ((two_devices[0], AGENT_A, AGENT_B), (two_devices[1], AGENT_B, AGENT_A)):
+        profile = device.get("/profile")
+        current, other = device_items(profile)  # this device first
+        assert current.has_attr("data-current") and "This device" in current.text
+        assert facts(current)["User agent"].text == agent
+        assert current.find("form") is None
+        assert not other.has_attr("data-current") and "This device" not in other.text
+        assert facts(other)["User agent"].text == other_agent
+        button_form = other.find("form")
+        assert button_form["action"] == "/devices/sign-out"
+        assert button_form.find("input", attrs={"name": "device_id"})["value"] == other["id"].removeprefix("device-")
+        assert sign_out_form(profile, "/devices/sign-out-others")
+
+
+def test_devices_with_one_device_offers_no_sign_out(alice_user: None, app: webtest.TestApp) -> None:
+    app.post("/login", {"username": "alice", "password": "correct horse"}, headers=ORIGIN, status=303)
+    profile = app.get("/profile")
+    (item,) = device_items(profile)
+    assert item.has_attr("data-current")
+    assert "User agent" not in facts(item)  # none was sent: the fact is left out, not shown empty
+    assert [form.action for form in profile.forms.values()] == ["/logout"]
+
+
+def test_this_device_stays_marked_across_a_renewal(tmp_path: Path) -> None:
+    now = [int(time.time() * 1000)]  # real time: the cookie jar drops cookies that expired by the wall clock
+    middleware = demo_app.make_app(tmp_path / "clocked.db", hash=CHEAP_HASH, clock=lambda: now[0])
+    try:
+        create_user(middleware, "carol")
+        a = signed_in_device(middleware, AGENT_A, "198.51.100.7", "carol")
+        signed_in_device(middleware, AGENT_B, "203.0.113.9", "carol")
+        old_cookie = session_cookie(a)
+        now[0] += 25 * 3600 * 1000  # past the active period: this request renews
+        profile = a.get("/profile")
+        assert session_cookie(a) != old_cookie
+        current, _ = device_items(profile)
+        assert current.has_attr("data-current") and facts(current)["User agent"].text == AGENT_A
+        assert len(device_items(profile)) == 2
+        signed_in, last_seen = (facts(current)[label].find("time")["datetime"] for label in ("Signed in", "Last seen"))
+        assert datetime.fromisoformat(last_seen) - datetime.fromisoformat(signed_in) == timedelta(hours=25)
+    finally:
+        middleware.auth.config.user_adapter.close()
+
+
+def test_sign_out_ends_that_device_only(two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any) -> None:
+    a, b = two_devices
+    profile = a.get("/profile")
+    _, other = device_items(profile)
+    response = sign_out_form(profile, "/devices/sign-out").submit(headers=ORIGIN, status=303)
+    assert response.location.endswith("/profile")
+    assert other["id"].removeprefix("device-") not in device_ids(middleware)
+    assert len(device_ids(middleware)) == 1
+    (item,) = device_items(response.follow())
+    assert item.has_attr("data-current")
+    assert not is_signed_in(b)
+    assert is_signed_in(a)
+
+
+def test_sign_out_everywhere_else_keeps_only_this_device(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any
+) -> None:
+    a, b = two_devices
+    c = signed_in_device(middleware, "third", "192.0.2.1")
+    assert len(device_ids(middleware)) == 3
+    response = sign_out_form(a.get("/profile"), "/devices/sign-out-others").submit(headers=ORIGIN, status=303)
+    assert response.location.endswith("/profile")
+    (item,) = device_items(response.follow())
+    assert item.has_attr("data-current") and facts(item)["User agent"].text == AGENT_A
+    assert not is_signed_in(b) and not is_signed_in(c)
+    assert is_signed_in(a)
+
+
+def test_sign_out_everywhere_else_leaves_other_users_alone(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any
+) -> None:
+    a, _ = two_devices
+    create_user(middleware, "bob")
+    bob = signed_in_device(middleware, "bob's", "192.0.2.2", "bob")
+    a.post("/devices/sign-out-others", "", content_type=FORM, headers=ORIGIN, status=303)
+    assert is_signed_in(bob)
+
+
+def test_signing_out_this_device_by_hand_is_a_log_out(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any
+) -> None:
+    a, b = two_devices
+    current, _ = device_items(a.get("/profile"))
+    response = a.post("/devices/sign-out", {"device_id": current["id"].removeprefix("device-")},
+                      headers=ORIGIN, status=303)
+    assert response.location.endswith("/login")
+    assert session_cookie(a) == ""
+    assert not is_signed_in(a)
+    assert is_signed_in(b)
+
+
+def test_a_foreign_or_unknown_device_id_signs_nothing_out(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any
+) -> None:
+    a, b = two_devices
+    create_user(middleware, "bob")
+    bob = signed_in_device(middleware, "bob's", "192.0.2.2", "bob")
+    (bobs_device,) = device_ids(middleware, "bob")
+    before = device_ids(middleware)
+    for device in (bobs_device, "0" * 20):
+        response = a.post("/devices/sign-out", {"device_id": device}, headers=ORIGIN, status=303)
+        assert response.location.endswith("/profile")
+    assert device_ids(middleware) == before
+    assert device_ids(middleware, "bob") == [bobs_device]
+    assert is_signed_in(a) and is_signed_in(b) and is_signed_in(bob)
+
+
+@pytest.mark.parametrize("path", ["/devices/sign-out", "/devices/sign-out-others"])
+def test_anonymous_device_posts_go_to_log_in(
+    alice_user: None, app: webtest.TestApp, middleware: Any, path: str
+) -> None:
+    device = signed_in_device(middleware, AGENT_A, "198.51.100.7")
+    before = device_ids(middleware)
+    body = {"device_id": before[0]} if path == "/devices/sign-out" else ""
+    response = app.post(path, body, content_type=FORM, headers=ORIGIN, status=303)
+    assert response.location.endswith("/login")
+    assert device_ids(middleware) == before
+    assert is_signed_in(device)
+
+
+@pytest.mark.parametrize("path", ["/devices/sign-out", "/devices/sign-out-others"])
+def test_cross_site_device_posts_are_refused(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any, path: str
+) -> None:
+    a, b = two_devices
+    before = device_ids(middleware)
+    body = {"device_id": before[0]} if path == "/devices/sign-out" else ""
+    response = a.post(path, body, content_type=FORM, headers={"Origin": "https://evil.example"}, status=403)
+    assert "Set-Cookie" not in response.headers
+    assert device_ids(middleware) == before
+    assert is_signed_in(a) and is_signed_in(b)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        pytest.param("/devices/sign-out", b"", FORM, id="one-missing-field"),
+        pytest.param("/devices/sign-out", b"device_id=" + b"a" * 19, FORM, id="one-short-id"),
+        pytest.param("/devices/sign-out", b"device_id=" + b"A" * 20, FORM, id="one-uppercase-id"),
+        pytest.param("/devices/sign-out", b"device_id=" + b"g" * 20, FORM, id="one-not-hex"),
+        pytest.param("/devices/sign-out", b"device_id=" + b"a" * 20 + b"%0A", FORM, id="one-trailing-newline"),
+        pytest.param("/devices/sign-out", b"device_id=aaaa&device_id=bbbb", FORM, id="one-duplicate-field"),
+        pytest.param("/devices/sign-out", b"device_id=" + b"a" * 20 + b"&x=1", FORM, id="one-extra-field"),
+        pytest.param("/devices/sign-out", b"device_id=%FF", FORM, id="one-invalid-utf8"),
+        pytest.param("/devices/sign-out", b'{"device_id": "x"}', "application/json", id="one-json"),
+        pytest.param("/devices/sign-out-others", b"x=1", FORM, id="others-with-a-field"),
+        pytest.param("/devices/sign-out-others", b"{}", "application/json", id="others-json"),
+    ],
+)
+def test_bad_device_forms_are_a_clean_400(
+    two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any, path: str, body: bytes, content_type: str
+) -> None:
+    a, b = two_devices
+    before = device_ids(middleware)
+    response = a.post(path, body, content_type=content_type, headers=ORIGIN, status=400)
+    assert "Bad request" in response.text
+    assert device_ids(middleware) == before
+    assert is_signed_in(b)
+
+
+def test_devices_escape_a_hostile_user_agent(alice_user: None, middleware: Any) -> None:
+    hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    signed_in_device(middleware, hostile, "198.51.100.7")
+    a = signed_in_device(middleware, AGENT_A, "198.51.100.7")
+    profile = a.get("/profile")
+    assert "<script>alert" not in profile.text and "<img" not in profile.text
+    assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in profile.text
+    _, other = device_items(profile)
+    assert facts(other)["User agent"].text == hostile
+    csp = demo_app.SECURITY_HEADERS["Content-Security-Policy"]
+    assert profile.headers["Content-Security-Policy"] == csp and "unsafe-inline" not in csp
+    assert [script.get("src") for script in profile.html.find_all("script")] == ["/static/demo.js"]
+
+
+def test_device_routes_take_only_post(app: webtest.TestApp) -> None:
+    for path in ("/devices/sign-out", "/devices/sign-out-others"):
+        assert app.get(path, status=405).headers["Allow"] == "POST"

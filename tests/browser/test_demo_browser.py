@@ -1,7 +1,8 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright.
 
 Starts ``demo_app.py`` on a free port with a fresh database, then walks the
-whole flow a user would. Never downloads a browser: without
+whole flow a user would, and the Devices section with two browser contexts
+signed in as one user. Never downloads a browser: without
 ``/usr/bin/chromium`` or the ``playwright`` package the test is skipped, or
 fails under ``LUCIA_REQUIRE_SERVICES=1`` (CI).
 """
@@ -156,3 +157,70 @@ def test_sign_out_without_javascript_uses_the_plain_form(server: str, browser: A
     page.goto("/profile")
     assert page.url == f"{server}/login"
     context.close()
+
+
+AGENT_B = "Mozilla/5.0 (X11; Linux x86_64) lucia-demo-test device-B"
+
+
+def devices_of(page: Any) -> Any:
+    return page.locator("#devices > li")
+
+
+def test_devices_sign_out_another_browser_in_chromium(server: str, browser: Any) -> None:
+    from playwright.sync_api import expect  # after the browser fixture: the package is there
+
+    context_a = browser.new_context(base_url=server)
+    context_b = browser.new_context(base_url=server, user_agent=AGENT_B)
+    for context in (context_a, context_b):
+        context.set_default_timeout(TIMEOUT_MS)
+    a, b = context_a.new_page(), context_b.new_page()
+
+    # A signs up, B logs in as the same user
+    a.goto("/signup")
+    fill_and_submit(a, "carol", "correct horse battery", "Create account")
+    a.wait_for_url(f"{server}/profile")
+    b.goto("/login")
+    fill_and_submit(b, "carol", "correct horse battery", "Log in")
+    b.wait_for_url(f"{server}/profile")
+
+    # A sees two devices: itself first, then B with B's user agent and address
+    a.reload()
+    assert devices_of(a).count() == 2
+    this, other = devices_of(a).nth(0), devices_of(a).nth(1)
+    assert this.get_attribute("data-current") is not None
+    assert "This device" in (this.text_content() or "")
+    assert AGENT_B in (other.text_content() or "")
+    assert "127.0.0.1" in (other.text_content() or "")
+    assert (other.locator("time").first.get_attribute("datetime") or "").endswith("+00:00")
+    b_device = other.get_attribute("id")
+
+    # A signs B out from the list; A stays signed in with one device
+    # (the page stays /profile, so wait for the new list rather than the URL)
+    other.get_by_role("button", name="Sign out").click()
+    expect(devices_of(a)).to_have_count(1)
+    assert a.url == f"{server}/profile"
+    assert a.locator(f"[id='{b_device}']").count() == 0
+    assert a.get_by_role("button", name="Sign out everywhere else").count() == 0
+    b.reload()
+    assert b.url == f"{server}/login"
+    a.reload()
+    assert a.url == f"{server}/profile"
+    assert a.text_content("#username") == "carol"
+
+    # B signs in again; A signs out everywhere else: B is out, A is in
+    fill_and_submit(b, "carol", "correct horse battery", "Log in")
+    b.wait_for_url(f"{server}/profile")
+    a.reload()
+    assert devices_of(a).count() == 2
+    a.get_by_role("button", name="Sign out everywhere else").click()
+    expect(devices_of(a)).to_have_count(1)
+    assert a.url == f"{server}/profile"
+    assert devices_of(a).first.get_attribute("data-current") is not None
+    b.reload()
+    assert b.url == f"{server}/login"
+    assert session_cookies(context_b) == []
+    a.reload()
+    assert a.url == f"{server}/profile"
+    assert a.text_content("#username") == "carol"
+    context_a.close()
+    context_b.close()

@@ -35,7 +35,8 @@ from .world import ACTIVE, DEAD, IDLE, NOW, fill
 
 LATIN1 = st.characters(max_codepoint=255, exclude_categories=("Cs",))
 TOKENS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "post", "get", "", "X"]
-PATHS = ["/", "/login", "/signup", "/profile", "/logout", "/static/style.css", "/page", "/api/auth", "/api/auth/",
+PATHS = ["/", "/login", "/signup", "/profile", "/logout", "/devices/sign-out", "/devices/sign-out-others",
+         "/static/style.css", "/page", "/api/auth", "/api/auth/",
          "/api/auth/user", "/api/auth/logout", "/api/auth/client.js", "/api/authx", "/api/auth/user/",
          "/api/auth//user", "/API/AUTH/USER", "/api/auth/user%00", "/api/auth/../auth/user"]
 SESSION_VALUES = [ACTIVE.id, IDLE.id, DEAD.id, "A" * 40, "", '"' + ACTIVE.id + '"', ACTIVE.id + "%00"]
@@ -46,7 +47,8 @@ CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/json", "multi
                  "text/plain", ""]
 FORMS = [b"username=alice&password=alice-pw", b"username=alice&password=wrong", b"username=&password=",
          b"username=alice", b"username=a&username=b&password=c", b"password=%ED%A0%80&username=x", b"=&=&&",
-         b'{"username": "alice"}', b"username=" + b"a" * 20_000]
+         b'{"username": "alice"}', b"username=" + b"a" * 20_000, b"device_id=0123456789abcdef0123", b"device_id=",
+         b""]
 
 
 def header_text() -> st.SearchStrategy[str]:
