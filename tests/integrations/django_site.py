@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_POST
@@ -31,6 +32,12 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 @login_required
 async def async_me(request: HttpRequest) -> HttpResponse:
     return HttpResponse("async hello")
+
+
+async def async_whoami(request: HttpRequest) -> JsonResponse:
+    """What the README tells async views to do."""
+    result = await sync_to_async(request.lucia.validate_user)()
+    return JsonResponse({"user": result.user})
 
 
 def whoami(request: HttpRequest) -> JsonResponse:
@@ -88,6 +95,7 @@ urlpatterns = [
     path("settings", settings_page),
     path("async-me", async_me),
     path("whoami", whoami),
+    path("async-whoami", async_whoami),
     path("twice", twice),
     path("public", public),
     path("login-form", login_form, name="login-form"),

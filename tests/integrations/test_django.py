@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
+from django.urls import reverse
 
 from lucia_wsgi import Auth, LuciaError, LuciaMiddleware, lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -258,6 +259,11 @@ def test_wsgi_middleware_around_django_keeps_one_auth_request(
     assert [value] == expected_cookies(auth, cookie_value(value))
 
 
+def test_url_names(settings_project: None) -> None:
+    assert [reverse(f"lucia:{name}") for name in ("user", "logout", "client_js")] == [
+        "/api/auth/user", "/api/auth/logout", "/api/auth/client.js"]
+
+
 # Django's test client
 
 
@@ -297,6 +303,12 @@ def test_asgi_views_see_the_user(settings_project: None, session_id: str) -> Non
     assert (answer.status, answer.body) == (200, b"hello alice")
     assert asgi_call(handler, "GET", "/async-me", headers=cookie(session_id)).body == b"async hello"
     assert asgi_call(handler, "GET", "/async-me").status == 401
+
+
+def test_asgi_async_view_reads_the_user_in_a_thread(settings_project: None, session_id: str, alice: Any) -> None:
+    answer = asgi_call(ASGIHandler(), "GET", "/async-whoami", headers=cookie(session_id))
+    assert json.loads(answer.body) == {"user": alice}
+    assert answer.all("Vary") == ["Cookie"]
 
 
 def test_asgi_renewal_sends_the_wsgi_cookie(settings_project: None, session_id: str, clock: Clock, auth: Auth
