@@ -4,16 +4,21 @@
 
     from flask import Flask, redirect, request
     from lucia_wsgi import lucia
+    from lucia_wsgi.adapters import SQLiteAdapter
     from lucia_wsgi.flask import Lucia, current_user, login_required, next_url, sign_in
 
     auth = lucia(adapter=SQLiteAdapter("app.db"), env="PROD")
     app = Flask(__name__)
-    Lucia(app, auth, login_view="login")   # or Lucia(auth).init_app(app) in a factory
+    Lucia(app, auth, login_view="login_form")  # or Lucia(auth).init_app(app) in a factory
 
     @app.get("/me")
     @login_required
     def me():
         return f"hello {current_user['username']}"
+
+    @app.get("/login")
+    def login_form():
+        return '<form method="post">...</form>'
 
     @app.post("/login")
     def login():
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 try:
     from flask import current_app, redirect, request, url_for
-except ImportError as error:  # pragma: no cover - exercised without Flask installed
+except ImportError as error:  # tests/integrations/test_imports.py hides Flask to check this
     raise ImportError("lucia_wsgi.flask needs Flask: pip install 'lucia_wsgi[flask]'") from error
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.local import LocalProxy

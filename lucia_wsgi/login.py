@@ -129,8 +129,8 @@ def next_path(path: str, query: str | bytes = "") -> str:
     """The local URL of a request, for ``next=``: its path and query, percent-encoded.
 
     ``path`` is the decoded path (``SCRIPT_NAME + PATH_INFO``), ``query`` the
-    raw query string (bytes as received, or text). Leading slashes and backslashes collapse to one ``/``,
-    and control characters and backslashes are escaped, so the result is
+    raw query string (bytes as received, or text). Leading slashes collapse
+    to one, backslashes and control characters are escaped, so the result is
     always a path on this host (:func:`is_safe_next` holds for it).
     """
     local = "/" + quote(path, safe=_PATH_SAFE).lstrip("/")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 try:
     import django  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised without Django installed
+except ImportError as error:  # tests/integrations/test_imports.py hides Django to check this
     raise ImportError("lucia_wsgi.django needs Django: pip install 'lucia_wsgi[django]'") from error
 
 from .decorators import login_required

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["route"]
 
 
-def _ignore_write(data: bytes) -> None:
+def _no_write(data: bytes) -> None:
     raise RuntimeError("the auth routes do not use write()")
 
 
@@ -40,7 +40,7 @@ def _answer(request: HttpRequest, name: str) -> HttpResponse:
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
         started[:] = [status, headers]
-        return _ignore_write
+        return _no_write
 
     body = routes.respond(auth_request, request.META, start_response, path=f"{routes.prefix}/{name}")
     try:
@@ -54,7 +54,7 @@ def _answer(request: HttpRequest, name: str) -> HttpResponse:
     response = HttpResponse(content, status=int(code), reason=reason or None)
     if not any(header.lower() == "content-type" for header, _ in headers):
         del response.headers["Content-Type"]  # Django's default; a 304 has none
-    for header, value in headers:
+    for header, value in headers:  # each once: the routes repeat none (cookies come later, from the middleware)
         response.headers[header] = value
     return response
 
