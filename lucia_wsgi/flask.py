@@ -128,7 +128,7 @@ def _auth_request() -> AuthRequest:
 
 
 def _load_user() -> Any:
-    return login.current_user(_auth_request())
+    return _auth_request().validate_user().user
 
 
 #: The current request's user (what ``transform_user_data`` returns), or ``None``.
@@ -166,7 +166,7 @@ def login_required(view: F) -> F:
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if not login.is_signed_in(_auth_request()):
+        if _auth_request().validate() is None:
             return _refuse()
         return current_app.ensure_sync(view)(*args, **kwargs)
 
@@ -176,24 +176,28 @@ def login_required(view: F) -> F:
 def sign_in(user_id: str) -> Session:
     """Create a session for ``user_id`` and set its cookie on this response.
 
-    ``current_user`` is that user for the rest of the request.
+    ``current_user`` is that user for the rest of the request. With
+    ``lucia(device_details=True)`` the session records the request's
+    ``User-Agent`` and client address.
     """
-    return login.sign_in(_auth_request(), user_id)
+    return _auth_request().sign_in(user_id)
 
 
 def sign_out() -> None:
     """End the current session (as ``POST /api/auth/logout`` does) and clear its cookie.
 
-    The id in the cookie (and a session :func:`sign_in` made in this request)
-    is invalidated in the store, and ``current_user`` is ``None`` for the rest
-    of the request. An unsafe request failing Lucia's Origin check is refused
-    with a 403 (a cross-site form must not sign the user out); a store failure
-    propagates and leaves the session as it was.
+    The cookie's session (its device: renewed ids too) is invalidated in the
+    store, and ``current_user`` is ``None`` for the rest of the request. An
+    unsafe request failing Lucia's Origin check is refused with a 403 (a
+    cross-site form must not sign the user out); a store failure propagates
+    and leaves the session as it was.
     """
+    auth_request = _auth_request()
     try:
-        login.sign_out(_auth_request())
+        auth_request.auth.validate_request_headers(auth_request.environ)
     except LuciaError as error:
         raise Forbidden("the request's Origin does not match this site") from error
+    auth_request.sign_out()
 
 
 def next_url(default: str = "/") -> str:

@@ -1,8 +1,7 @@
-"""What the framework integrations share: signing in and out, and ``login_required``'s answers.
+"""Pure: what a login view needs in any framework: a safe ``next=`` URL and the 401 body.
 
-The Flask and Django integrations are thin: they find the request's
-:class:`~lucia_wsgi.AuthRequest` and call these. The ``next=`` helpers are
-pure string functions.
+Signing in and out is :class:`~lucia_wsgi.AuthRequest`'s (``sign_in``,
+``sign_out``); the Flask and Django integrations call it, and these.
 
 A ``next`` URL is where a login view sends the browser once signed in, so it
 is an open-redirect hazard on both ends. :func:`next_path` builds it from the
@@ -14,103 +13,18 @@ whatever ``next`` the query string holds.
 
 from __future__ import annotations
 
-import functools
-import json
-from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from webob.acceptparse import create_accept_header
 
-if TYPE_CHECKING:
-    from .auth import Auth
-    from .session import Session
-    from .wsgi import AuthRequest
+from .routes import to_json
 
-__all__ = [
-    "SIGNED_KEY",
-    "Signed",
-    "current_user",
-    "is_safe_next",
-    "is_signed_in",
-    "login_url_with_next",
-    "next_path",
-    "sign_in",
-    "sign_out",
-    "unauthorized_answer",
-]
+__all__ = ["is_safe_next", "login_url_with_next", "next_path", "unauthorized_answer"]
 
 # Path characters a URL may carry as they are (RFC 3986 pchar and "/").
 _PATH_SAFE = "/!$&'()*+,;=:@~"
 # The query string of a WSGI request is still percent-encoded: keep escapes.
 _QUERY_SAFE = _PATH_SAFE + "%?[]"
-
-
-#: Where :func:`sign_in`/:func:`sign_out` record, in the environ, what they made of the request.
-SIGNED_KEY = "lucia.signed"
-
-
-class Signed:
-    """The request's session after :func:`sign_in` (or ``None`` after :func:`sign_out`).
-
-    The user is read from the store only if asked for, once.
-    """
-
-    def __init__(self, auth: Auth, session: Session | None) -> None:
-        self.auth = auth
-        self.session = session
-
-    @functools.cached_property
-    def user(self) -> Any:
-        return None if self.session is None else self.auth.get_user(self.session.user_id)
-
-
-def _signed(request: AuthRequest) -> Signed | None:
-    found = request.environ.get(SIGNED_KEY)
-    return found if isinstance(found, Signed) else None
-
-
-def current_user(request: AuthRequest) -> Any:
-    """The request's user, or ``None``: its session's, or who :func:`sign_in` signed in since."""
-    signed = _signed(request)
-    return request.validate_user().user if signed is None else signed.user
-
-
-def is_signed_in(request: AuthRequest) -> bool:
-    """Whether the request has a session (its cookie's, or one :func:`sign_in` made since)."""
-    signed = _signed(request)
-    return request.validate() is not None if signed is None else signed.session is not None
-
-
-def sign_in(request: AuthRequest, user_id: str) -> Session:
-    """Create a session for ``user_id`` and queue its cookie on ``request``'s response."""
-    session = request.auth.create_session(user_id)
-    request.set_session(session)
-    request.environ[SIGNED_KEY] = Signed(request.auth, session)
-    return session
-
-
-def sign_out(request: AuthRequest) -> bool:
-    """End the session the request's cookie names (and one :func:`sign_in` made since); queue the blank cookie.
-
-    Does what ``POST /api/auth/logout`` does: the id in the cookie is
-    invalidated without validating (so renewing) it first, and the cookie is
-    cleared only once that worked (a store failure propagates and leaves both
-    alone). Returns whether the request carried a session cookie.
-
-    Raises ``LuciaError("AUTH_INVALID_REQUEST")`` when an unsafe request fails
-    the Origin check: a cross-site form must not sign the user out.
-    """
-    session_id = request.auth.validate_request_headers(request.environ)
-    signed = _signed(request)
-    doomed = [session_id] if session_id else []
-    if signed is not None and signed.session is not None:
-        doomed.append(signed.session.session_id)
-    for doomed_id in doomed:
-        request.auth.invalidate_session(doomed_id)
-    if doomed:
-        request.set_session(None)
-    request.environ[SIGNED_KEY] = Signed(request.auth, None)
-    return bool(session_id)
 
 
 def unauthorized_answer(accept: str | None) -> tuple[str, bytes]:
@@ -121,7 +35,7 @@ def unauthorized_answer(accept: str | None) -> tuple[str, bytes]:
     """
     offers = create_accept_header(accept or None).acceptable_offers(["application/json", "text/plain", "text/html"])
     if offers and offers[0][0] == "application/json":
-        return "application/json", json.dumps({"message": "unauthorized"}).encode()
+        return "application/json", to_json({"message": "unauthorized"})
     return "text/plain; charset=utf-8", b"Unauthorized"
 
 

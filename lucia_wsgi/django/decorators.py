@@ -24,7 +24,7 @@ V = TypeVar("V", bound="Callable[..., Any]")
 
 
 def _signed_in(request: HttpRequest) -> bool:
-    return login.is_signed_in(lucia_request(request))
+    return lucia_request(request).validate() is not None
 
 
 def _refuse(request: HttpRequest, login_url: str | None, field: str) -> HttpResponse:

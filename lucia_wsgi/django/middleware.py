@@ -23,9 +23,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
-from .. import login
 from ..auth import Auth
 from ..cookies import http_date
+from ..headers import private_cache_control, set_cookie_names
 from ..wsgi import ENVIRON_KEY, AuthRequest
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def get_auth() -> Auth:
 
 def lazy_user(request: AuthRequest) -> Any:
     """``request.lucia_user``: the user or ``None``, looked up on first use."""
-    return SimpleLazyObject(lambda: login.current_user(request))
+    return SimpleLazyObject(lambda: request.validate_user().user)
 
 
 def lucia_request(request: HttpRequest) -> AuthRequest:
@@ -101,10 +101,19 @@ class LuciaMorsel(Morsel[str]):
 
 
 def set_cookies(request: AuthRequest, response: HttpResponseBase) -> None:
-    """Put ``request``'s queued cookies on a Django response; add ``Vary: Cookie`` if the session was read."""
-    for index, cookie in enumerate(request.queued_cookies):
+    """Add ``request``'s session to a Django response, by the rules of :mod:`lucia_wsgi.headers`.
+
+    The queued cookies go in, except those of a name the view set itself (its
+    own cookie wins); a response that gets one is made ``Cache-Control:
+    private``; ``Vary: Cookie`` when the session was read.
+    """
+    own = {morsel.key for morsel in response.cookies.values()} | set_cookie_names(response.items())
+    cookies = [cookie for cookie in request.queued_cookies if cookie.name not in own]
+    for index, cookie in enumerate(cookies):
         key = cookie.name if index == 0 else f"{cookie.name}; Domain={cookie.domain or ''}; Path={cookie.path or ''}"
         response.cookies[key] = LuciaMorsel(cookie)
+    if cookies:
+        response["Cache-Control"] = private_cache_control(response.get("Cache-Control"))
     if request.session_read:
         patch_vary_headers(response, ("Cookie",))
     # Cookies set from now on (a streaming body reading the session) cannot
@@ -121,7 +130,7 @@ class LuciaMiddleware:
     ASGI handler) and is also at ``request.META["lucia.auth"]``.
     ``request.lucia_user`` is the user or ``None``, read on first use (a lazy
     object as ``request.user`` is: test it with ``if request.lucia_user:``).
-    The cookies the request queued land on the response.
+    The session's headers land on the response (see :func:`set_cookies`).
 
     A request that already carries an ``AuthRequest`` (the project's WSGI
     application is also wrapped in the WSGI :class:`~lucia_wsgi.LuciaMiddleware`)

@@ -21,10 +21,12 @@ __all__ = ["next_url", "sign_in", "sign_out"]
 def sign_in(request: HttpRequest, user_id: str) -> Session:
     """Create a session for ``user_id`` and set its cookie on the response.
 
-    ``request.lucia_user`` is that user for the rest of the request.
+    ``request.lucia_user`` is that user for the rest of the request. With
+    ``lucia(device_details=True)`` the session records the request's
+    ``User-Agent`` and client address.
     """
     auth_request = lucia_request(request)
-    session = login.sign_in(auth_request, user_id)
+    session = auth_request.sign_in(user_id)
     request.lucia_user = lazy_user(auth_request)
     return session
 
@@ -32,17 +34,18 @@ def sign_in(request: HttpRequest, user_id: str) -> Session:
 def sign_out(request: HttpRequest) -> None:
     """End the current session (as ``POST /api/auth/logout`` does) and clear its cookie.
 
-    The id in the cookie (and a session :func:`sign_in` made in this request)
-    is invalidated; ``request.lucia_user`` is ``None`` for the rest of the
-    request. An unsafe request failing Lucia's Origin check raises
-    ``PermissionDenied`` (a 403: a cross-site form must not sign the user
-    out); a store failure propagates and leaves the session as it was.
+    The cookie's session (its device: renewed ids too) is invalidated;
+    ``request.lucia_user`` is ``None`` for the rest of the request. An unsafe
+    request failing Lucia's Origin check raises ``PermissionDenied`` (a 403:
+    a cross-site form must not sign the user out); a store failure propagates
+    and leaves the session as it was.
     """
     auth_request = lucia_request(request)
     try:
-        login.sign_out(auth_request)
+        auth_request.auth.validate_request_headers(auth_request.environ)
     except LuciaError as error:
         raise PermissionDenied("the request's Origin does not match this site") from error
+    auth_request.sign_out()
     request.lucia_user = lazy_user(auth_request)
 
 

@@ -1,10 +1,10 @@
-"""The ``/api/auth`` routes as Django views: the WSGI routes' own answers, carried over.
+"""The ``/api/auth`` routes as Django views: the routes' own answers, carried over.
 
-Each view hands the request's ``AuthRequest`` and ``request.META`` to
-:meth:`lucia_wsgi.routes.ApiRoutes.respond` and copies the status, headers
-and body it answers into an ``HttpResponse``; the middleware then adds the
-cookies and ``Vary``, as the WSGI middleware does. So ``user``, ``logout`` and
-``client.js`` answer as ``handle_api_routes`` does, 404s and 405s included.
+Each view runs :meth:`lucia_wsgi.routes.ApiRoutes.answer` on the request's
+``AuthRequest`` and copies the status, headers and body it answers into an
+``HttpResponse``; the middleware then adds the session's headers, as the
+WSGI middleware does. So ``user``, ``logout`` and ``client.js`` answer as
+``handle_api_routes`` does, 404s and 405s included.
 
 ``logout`` is exempt from Django's CSRF middleware: like every unsafe route
 of Lucia it is guarded by Lucia's ``Origin`` check instead (403 on a
@@ -13,12 +13,12 @@ cross-site request), which needs no token in the page.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..routes import ApiRoutes
+from ..routes import ApiRoutes, RouteAnswer
 from .middleware import lucia_request
 
 if TYPE_CHECKING:
@@ -29,32 +29,11 @@ if TYPE_CHECKING:
 __all__ = ["route"]
 
 
-def _no_write(data: bytes) -> None:
-    raise RuntimeError("the auth routes do not use write()")
-
-
-def _answer(request: HttpRequest, name: str) -> HttpResponse:
-    auth_request = lucia_request(request)
-    routes = ApiRoutes(auth_request.auth)
-    started: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-        started[:] = [status, headers]
-        return _no_write
-
-    body = routes.respond(auth_request, request.META, start_response, path=f"{routes.prefix}/{name}")
-    try:
-        content = b"".join(body)
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-    status, headers = started
-    code, _, reason = status.partition(" ")
-    response = HttpResponse(content, status=int(code), reason=reason or None)
-    if not any(header.lower() == "content-type" for header, _ in headers):
+def _response(answer: RouteAnswer) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status)
+    if not any(header.lower() == "content-type" for header, _ in answer.headers):
         del response.headers["Content-Type"]  # Django's default; a 304 has none
-    for header, value in headers:  # each once: the routes repeat none (cookies come later, from the middleware)
+    for header, value in answer.headers:  # each once: the routes repeat none (cookies come later, from the middleware)
         response.headers[header] = value
     return response
 
@@ -68,7 +47,10 @@ def route(name: str) -> Callable[..., HttpResponse]:
 
     @csrf_exempt
     def view(request: HttpRequest, rest: str | None = None) -> HttpResponse:
-        return _answer(request, name if rest is None else rest)
+        auth_request = lucia_request(request)
+        flow = ApiRoutes(auth_request.auth).answer(auth_request, "/" + (name if rest is None else rest),
+                                                   request.method or "")
+        return _response(auth_request.auth._run_flow(flow))
 
     view.__name__ = view.__qualname__ = "lucia_" + "".join(c if c.isalnum() else "_" for c in name)
     return view

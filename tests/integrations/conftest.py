@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
+import webtest
 
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -55,9 +57,19 @@ def session_id(auth: Auth, alice: Any) -> str:
     return str(auth.create_session(alice["user_id"]).session_id)
 
 
-def auth_cookies(headers: list[str]) -> list[str]:
+def auth_cookies(headers: Iterable[str]) -> list[str]:
     """The ``auth_session`` Set-Cookie values among ``headers``."""
     return [value for value in headers if value.startswith("auth_session=")]
+
+
+def set_cookies(response: webtest.TestResponse) -> list[str]:
+    """The ``auth_session`` Set-Cookie values of a WebTest response."""
+    return auth_cookies(response.headers.getall("Set-Cookie"))
+
+
+def cookie(session_id: str) -> dict[str, str]:
+    """The request header carrying ``session_id``."""
+    return {"Cookie": f"auth_session={session_id}"}
 
 
 def cookie_value(set_cookie: str) -> str:

@@ -89,6 +89,22 @@ def probe(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"seen": seen})
 
 
+def cached(request: HttpRequest) -> HttpResponse:
+    """A page marked for shared caches; with ``?user_id=`` it signs that user in."""
+    if "user_id" in request.GET:
+        sign_in(request, request.GET["user_id"])
+    response = HttpResponse(f"hello {request.lucia_user['username'] if request.lucia_user else 'nobody'}")
+    response["Cache-Control"] = "public, max-age=60, s-maxage=600"
+    return response
+
+
+def own_cookie(request: HttpRequest) -> HttpResponse:
+    """Reads the session (an idle one queues its renewal), then deletes the cookie itself."""
+    response = HttpResponse(f"was {request.lucia_user['username'] if request.lucia_user else 'nobody'}")
+    response.delete_cookie("auth_session")
+    return response
+
+
 urlpatterns = [
     path("api/auth/", include("lucia_wsgi.django.urls")),
     path("me", me),
@@ -102,4 +118,6 @@ urlpatterns = [
     path("login", login),
     path("logout", logout),
     path("probe", probe),
+    path("cached", cached),
+    path("own-cookie", own_cookie),
 ]

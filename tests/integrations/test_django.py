@@ -22,7 +22,7 @@ from lucia_wsgi.config import DAY_MS
 from lucia_wsgi.testing import FaultyAdapter
 
 from . import django_site
-from .conftest import CHEAP_HASH, ORIGIN, T0, Clock, auth_cookies, cookie_value
+from .conftest import CHEAP_HASH, ORIGIN, T0, Clock, auth_cookies, cookie, cookie_value, set_cookies
 from .django_support import MIDDLEWARE, asgi_call, project
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -45,14 +45,6 @@ def settings_project() -> Iterator[None]:
 @pytest.fixture
 def app(settings_project: None) -> webtest.TestApp:
     return webtest.TestApp(validator(WSGIHandler()))
-
-
-def cookie(session_id: str) -> dict[str, str]:
-    return {"Cookie": f"auth_session={session_id}"}
-
-
-def set_cookies(response: webtest.TestResponse) -> list[str]:
-    return auth_cookies(response.headers.getall("Set-Cookie"))
 
 
 def expected_cookies(auth: Auth, session_id: str | None) -> list[str]:
@@ -218,6 +210,49 @@ def test_several_cookie_entries_each_get_a_set_cookie(clock: Clock, monkeypatch:
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         cookies = auth_cookies(asgi.all("Set-Cookie"))
         assert cookies == expected_cookies(auth, cookie_value(cookies[0]))
+
+
+def test_sign_in_records_device_details_when_configured(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = lucia(adapter=MemoryAdapter(), env="DEV", clock=clock, hash=CHEAP_HASH, device_details=True)
+    user = auth.create_user("username", "alice", password="correct horse", attributes={"username": "alice"})
+    monkeypatch.setattr(django_site, "auth", auth)
+    with project():
+        webtest.TestApp(WSGIHandler(), extra_environ={"REMOTE_ADDR": "203.0.113.9"}).post(
+            "/login", {"username": "alice", "password": "correct horse"}, headers={"User-Agent": "webtest"})
+        asgi_call(ASGIHandler(), "POST", "/login", body=b"username=alice&password=correct+horse",
+                  headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "asgi"})
+    devices = auth.get_user_sessions(user["user_id"])
+    assert sorted((d.user_agent, d.ip_address) for d in devices) == [("asgi", "127.0.0.1"), ("webtest", "203.0.113.9")]
+
+
+# the session headers: the rules of lucia_wsgi.headers, on Django's response
+
+
+def test_a_response_setting_the_session_cookie_is_private(app: webtest.TestApp, alice: Any) -> None:
+    response = app.get("/cached", {"user_id": alice["user_id"]})
+    assert response.text == "hello alice"
+    assert len(set_cookies(response)) == 1
+    assert response.headers.getall("Cache-Control") == ["private, max-age=60"]
+
+
+def test_a_sign_in_response_without_cache_control_gets_private(app: webtest.TestApp, alice: Any) -> None:
+    assert sign_in_through(app).headers["Cache-Control"] == "private"
+
+
+def test_a_response_setting_no_cookie_keeps_its_cache_control(app: webtest.TestApp, session_id: str) -> None:
+    response = app.get("/cached", headers=cookie(session_id))
+    assert (response.text, set_cookies(response)) == ("hello alice", [])
+    assert response.headers["Cache-Control"] == "public, max-age=60, s-maxage=600"
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_the_views_own_session_cookie_wins(app: webtest.TestApp, session_id: str, clock: Clock) -> None:
+    clock.now = T0 + DAY_MS + 1  # idle: reading the session queues its renewal cookie
+    response = app.get("/own-cookie", headers=cookie(session_id))
+    assert response.text == "was alice"
+    # Django writes its own morsels with a leading space.
+    (value,) = auth_cookies(value.strip() for value in response.headers.getall("Set-Cookie"))
+    assert value.startswith('auth_session=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0')
 
 
 # configuration

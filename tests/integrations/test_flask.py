@@ -11,11 +11,13 @@ import webtest
 from flask import Flask, jsonify
 
 from lucia_wsgi import Auth, LuciaError
+from lucia_wsgi import lucia as lucia_auth
+from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.config import DAY_MS
 from lucia_wsgi.flask import Lucia, current_user, login_required, sign_in, sign_out
 from lucia_wsgi.testing import FaultyAdapter
 
-from .conftest import ORIGIN, T0, Clock, auth_cookies, cookie_value
+from .conftest import CHEAP_HASH, ORIGIN, T0, Clock, cookie, cookie_value, set_cookies
 from .flask_site import create_app
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -34,14 +36,6 @@ def flask_app(lucia: Lucia) -> Flask:
 @pytest.fixture
 def app(flask_app: Flask) -> webtest.TestApp:
     return webtest.TestApp(validator(flask_app))
-
-
-def cookie(session_id: str) -> dict[str, str]:
-    return {"Cookie": f"auth_session={session_id}"}
-
-
-def set_cookies(response: webtest.TestResponse) -> list[str]:
-    return auth_cookies(response.headers.getall("Set-Cookie"))
 
 
 def sign_in_through(app: webtest.TestApp, **params: str) -> webtest.TestResponse:
@@ -233,6 +227,17 @@ def test_current_user_follows_sign_in_and_sign_out_within_a_request(lucia: Lucia
     assert response.json == [None, alice, None]
     (value,) = set_cookies(response)
     assert value.startswith("auth_session=;")
+
+
+def test_sign_in_is_private_and_records_device_details(clock: Clock) -> None:
+    auth = lucia_auth(adapter=MemoryAdapter(), env="DEV", clock=clock, hash=CHEAP_HASH, device_details=True)
+    user = auth.create_user("username", "alice", password="correct horse", attributes={"username": "alice"})
+    app = webtest.TestApp(create_app(Lucia(auth)), extra_environ={"REMOTE_ADDR": "203.0.113.9"})
+    response = app.post("/account/login", {"username": "alice", "password": "correct horse"},
+                        headers={"User-Agent": "webtest"}, status=302)
+    assert response.headers["Cache-Control"] == "private"
+    (device,) = auth.get_user_sessions(user["user_id"])
+    assert (device.user_agent, device.ip_address) == ("webtest", "203.0.113.9")
 
 
 # the extension

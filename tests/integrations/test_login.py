@@ -1,30 +1,15 @@
-"""The framework-free part of the integrations: next URLs, the 401 body, sign_in/sign_out on an AuthRequest."""
+"""lucia_wsgi.login, the framework-free part of the integrations: next URLs and the 401 body."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from webob import Request
 
-from lucia_wsgi import Auth, AuthRequest, LuciaError
-from lucia_wsgi.login import (
-    current_user,
-    is_safe_next,
-    is_signed_in,
-    login_url_with_next,
-    next_path,
-    sign_in,
-    sign_out,
-    unauthorized_answer,
-)
-from lucia_wsgi.testing import FaultyAdapter, InjectedFault
-
-from .conftest import ORIGIN, auth_cookies, cookie_value
+from lucia_wsgi.login import is_safe_next, login_url_with_next, next_path, unauthorized_answer
 
 
 @pytest.mark.parametrize(
@@ -109,75 +94,3 @@ def test_unauthorized_answer(accept: str | None, json_body: bool) -> None:
         assert (content_type, json.loads(body)) == ("application/json", {"message": "unauthorized"})
     else:
         assert (content_type, body) == ("text/plain; charset=utf-8", b"Unauthorized")
-
-
-def auth_request(auth: Auth, *, method: str = "POST", cookie: str | None = None, origin: str | None = ORIGIN
-                 ) -> AuthRequest:
-    headers = {"Host": "localhost"}
-    if cookie is not None:
-        headers["Cookie"] = f"auth_session={cookie}"
-    if origin is not None:
-        headers["Origin"] = origin
-    return AuthRequest(auth, Request.blank("/", method=method, headers=headers).environ)
-
-
-def serialized(request: AuthRequest) -> list[str]:
-    return auth_cookies([cookie.serialize() for cookie in request.queued_cookies])
-
-
-def test_sign_in_queues_the_cookie_and_becomes_the_user(auth: Auth, alice: Any) -> None:
-    request = auth_request(auth)
-    assert current_user(request) is None
-    session = sign_in(request, alice["user_id"])
-    (value,) = serialized(request)
-    assert cookie_value(value) == session.session_id
-    assert auth.get_session(session.session_id).user_id == alice["user_id"]
-    assert current_user(request) == alice
-    assert is_signed_in(request)
-
-
-def test_sign_out_ends_the_cookie_session(auth: Auth, session_id: str) -> None:
-    request = auth_request(auth, cookie=session_id)
-    assert sign_out(request) is True
-    (value,) = serialized(request)
-    assert value.startswith("auth_session=;")
-    with pytest.raises(LuciaError):
-        auth.get_session(session_id)
-    assert current_user(request) is None
-    assert not is_signed_in(request)
-
-
-def test_sign_out_without_a_cookie_sets_no_cookie(auth: Auth) -> None:
-    request = auth_request(auth)
-    assert sign_out(request) is False
-    assert request.queued_cookies == []
-
-
-def test_sign_out_after_sign_in_in_one_request_ends_the_new_session(auth: Auth, alice: Any) -> None:
-    request = auth_request(auth)
-    session = sign_in(request, alice["user_id"])
-    sign_out(request)
-    (value,) = serialized(request)
-    assert value.startswith("auth_session=;")
-    with pytest.raises(LuciaError):
-        auth.get_session(session.session_id)
-
-
-def test_cross_site_sign_out_ends_nothing(auth: Auth, session_id: str) -> None:
-    request = auth_request(auth, cookie=session_id, origin="https://evil.example")
-    with pytest.raises(LuciaError) as raised:
-        sign_out(request)
-    assert raised.value.code == "AUTH_INVALID_REQUEST"
-    assert request.queued_cookies == []
-    assert auth.get_session(session_id).session_id == session_id
-
-
-def test_store_failure_in_sign_out_keeps_session_and_cookie(auth: Auth, session_id: str, store: FaultyAdapter
-                                                              ) -> None:
-    store.fail("delete_session")
-    request = auth_request(auth, cookie=session_id)
-    with pytest.raises(InjectedFault):
-        sign_out(request)
-    assert request.queued_cookies == []
-    store.heal()
-    assert auth.get_session(session_id).session_id == session_id
