@@ -18,6 +18,8 @@ setup(
         "redis": ["redis>=5"],
         "bcrypt": ["bcrypt>=4"],
         "demo": ["waitress>=2.1"],
+        "flask": ["Flask>=2.3"],
+        "django": ["Django>=4.2"],
         "test": [
             "pytest>=7",
             "WebTest>=3",
@@ -36,6 +38,7 @@ setup(
             "Flask-Login>=0.6",
             "Beaker>=1.12",
             "Django>=4.2",
+            "asgiref>=3.6",
             "pyramid>=2",
         ],
         "bench": ["Django>=4.2", "Flask>=2.3", "Flask-Login>=0.6", "Beaker>=1.12", "gunicorn>=21",

@@ -1,6 +1,7 @@
-"""Django recipe: the middleware around Django's WSGI handler, views read ``request.META``.
+"""Django recipe: ``lucia_wsgi.django`` (the README's Django example).
 
-This module is also the ``ROOT_URLCONF``.
+This module is the ``ROOT_URLCONF``, and ``auth`` is what
+``settings.LUCIA_AUTH`` names (the test puts its ``Auth`` there).
 """
 
 from __future__ import annotations
@@ -8,38 +9,49 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import path
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import include, path
+from django.views.decorators.http import require_POST
 
-from lucia_wsgi import Auth, LuciaError, LuciaMiddleware
+from lucia_wsgi import Auth, LuciaError
+from lucia_wsgi.django import login_required, sign_in, sign_out
+
+auth: Auth | None = None
 
 
-@require_GET
+@login_required
 def me(request: HttpRequest) -> HttpResponse:
-    session, user = request.META["lucia.auth"].validate_user()
-    if session is None:
-        return HttpResponse("sign in first", status=401)
-    return HttpResponse(f"hello {user['username']}")
+    return HttpResponse(f"hello {request.lucia_user['username']}")
 
 
 @require_POST
 def login(request: HttpRequest) -> HttpResponse:
-    lucia_request = request.META["lucia.auth"]
-    auth = lucia_request.auth
     form = request.POST
     try:
-        user = auth.authenticate_user("username", form.get("username", ""), form.get("password", ""))
+        user = request.lucia.auth.authenticate_user("username", form.get("username", ""), form.get("password", ""))
     except LuciaError:
         return HttpResponse("invalid username or password", status=400)
-    lucia_request.set_session(auth.create_session(user["user_id"]))
+    sign_in(request, user["user_id"])
     return HttpResponse("signed in")
 
 
-urlpatterns = [path("me", me), path("login", login)]
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    sign_out(request)
+    return HttpResponse("signed out")
 
 
-def make_app(auth: Auth) -> Any:
-    """Django must be configured (``ROOT_URLCONF`` = this module) before this runs."""
+urlpatterns = [
+    path("api/auth/", include("lucia_wsgi.django.urls")),
+    path("me", me),
+    path("login", login),
+    path("logout", logout),
+]
+
+
+def make_app(lucia_auth: Auth) -> Any:
+    """Django must be configured (``ROOT_URLCONF`` = this module, ``LUCIA_AUTH`` = its ``auth``) first."""
     from django.core.handlers.wsgi import WSGIHandler
 
-    return LuciaMiddleware(WSGIHandler(), auth)
+    global auth
+    auth = lucia_auth
+    return WSGIHandler()

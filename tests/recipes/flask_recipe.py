@@ -1,34 +1,37 @@
-"""Flask recipe: the middleware around ``app.wsgi_app``, views read ``request.environ``."""
+"""Flask recipe: ``lucia_wsgi.flask`` (the README's Flask example, inside an app factory)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, abort, request
+from flask import Flask, request
 
-from lucia_wsgi import Auth, LuciaError, LuciaMiddleware
+from lucia_wsgi import Auth, LuciaError
+from lucia_wsgi.flask import Lucia, current_user, login_required, sign_in, sign_out
 
 
 def make_app(auth: Auth) -> Any:
     app = Flask(__name__)
-    app.wsgi_app = LuciaMiddleware(app.wsgi_app, auth)  # type: ignore[method-assign]
+    Lucia(app, auth)  # in an app factory: lucia_ext = Lucia(auth) at import, lucia_ext.init_app(app)
 
     @app.get("/me")
+    @login_required
     def me() -> str:
-        session, user = request.environ["lucia.auth"].validate_user()
-        if session is None:
-            abort(401)
-        return f"hello {user['username']}"
+        return f"hello {current_user['username']}"
 
     @app.post("/login")
     def login() -> tuple[str, int]:
-        lucia_request = request.environ["lucia.auth"]
         form = request.form
         try:
             user = auth.authenticate_user("username", form.get("username", ""), form.get("password", ""))
         except LuciaError:
             return "invalid username or password", 400
-        lucia_request.set_session(auth.create_session(user["user_id"]))
+        sign_in(user["user_id"])
         return "signed in", 200
+
+    @app.post("/logout")
+    def logout() -> str:
+        sign_out()
+        return "signed out"
 
     return app

@@ -1,8 +1,9 @@
-"""The README's framework recipes (Flask, Django, Pyramid), each proven with WebTest.
+"""The README's framework examples (Flask, Django, Pyramid), each proven with WebTest.
 
-Every recipe wraps its framework's WSGI application in ``LuciaMiddleware``
-and protects ``GET /me`` with ``environ["lucia.auth"]``; ``POST /login``
-signs in through ``set_session``. The same tests run against each.
+Flask and Django use their integrations (``lucia_wsgi.flask``,
+``lucia_wsgi.django``), Pyramid wraps its WSGI application in
+``LuciaMiddleware`` and reads ``environ["lucia.auth"]``. Each protects
+``GET /me`` and signs in at ``POST /login``; the same tests run against each.
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ def django_app(auth: Any) -> Iterator[Any]:
         settings.configure(DEBUG=False, SECRET_KEY="recipe-test-only-" + "k" * 40, USE_TZ=True,
                            INSTALLED_APPS=[], DATABASES={})
         django.setup()
-    with override_settings(ROOT_URLCONF=django_recipe.__name__, ALLOWED_HOSTS=["localhost"], MIDDLEWARE=[]):
-        yield django_recipe.make_app(auth)
+    with override_settings(ROOT_URLCONF=django_recipe.__name__, ALLOWED_HOSTS=["localhost"],
+                           MIDDLEWARE=["lucia_wsgi.django.LuciaMiddleware"],
+                           LUCIA_AUTH=f"{django_recipe.__name__}.auth"):
+        try:
+            yield django_recipe.make_app(auth)
+        finally:
+            django_recipe.auth = None
 
 
 def pyramid_app(auth: Any) -> Iterator[Any]:
@@ -74,6 +80,12 @@ def session_id(auth: Any) -> str:
     return str(auth.create_session(user["user_id"]).session_id)
 
 
+def serve(factory: Callable[[Any], Generator[Any, None, None]], auth: Any) -> Iterator[webtest.TestApp]:
+    apps = factory(auth)
+    yield webtest.TestApp(validator(next(apps)))
+    apps.close()
+
+
 @pytest.fixture(
     params=[
         pytest.param(flask_app, id="flask"),
@@ -82,10 +94,13 @@ def session_id(auth: Any) -> str:
     ]
 )
 def app(request: pytest.FixtureRequest, auth: Any) -> Iterator[webtest.TestApp]:
-    factory: Callable[[Any], Generator[Any, None, None]] = request.param
-    apps = factory(auth)
-    yield webtest.TestApp(validator(next(apps)))
-    apps.close()
+    yield from serve(request.param, auth)
+
+
+@pytest.fixture(params=[pytest.param(flask_app, id="flask"), pytest.param(django_app, id="django")])
+def integrated_app(request: pytest.FixtureRequest, auth: Any) -> Iterator[webtest.TestApp]:
+    """The recipes built on an integration, which also have ``POST /logout`` (``sign_out``)."""
+    yield from serve(request.param, auth)
 
 
 def cookie(session_id: str) -> dict[str, str]:
@@ -144,3 +159,11 @@ def test_api_routes_answer_beside_the_framework(app: webtest.TestApp, session_id
     response = app.post("/api/auth/logout", headers={**cookie(session_id), **ORIGIN})
     assert auth_cookies(response)[0].startswith("auth_session=;")
     app.get("/me", headers=cookie(session_id), status=401)
+
+
+def test_log_out_view_ends_the_session(integrated_app: webtest.TestApp, session_id: str) -> None:
+    response = integrated_app.post("/logout", headers={**cookie(session_id), **ORIGIN})
+    assert response.text == "signed out"
+    (value,) = auth_cookies(response)
+    assert value.startswith("auth_session=;")
+    integrated_app.get("/me", headers=cookie(session_id), status=401)
