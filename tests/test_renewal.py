@@ -100,12 +100,12 @@ class World:
         if self.kind == "sqlite":
             with closing(sqlite3.connect(self.users.path)) as conn:
                 found = conn.execute('SELECT expires, idle_expires FROM "session" WHERE id = ?', (storage_id,))
-                return found.fetchone()  # type: ignore[no-any-return]
+                return found.fetchone()
         if self.kind == "postgres":
             query = sql.SQL("SELECT expires, idle_expires FROM {} WHERE id = %s").format(
                 sql.Identifier(self.users.schema, "session"))
             with self.users.pool.connection() as conn:
-                return conn.execute(query, (storage_id,)).fetchone()  # type: ignore[no-any-return]
+                return conn.execute(query, (storage_id,)).fetchone()
         value = self.sessions.client.get(self.sessions.session_key(storage_id))
         if value is None:
             return None
@@ -248,8 +248,11 @@ def sign_in(auth: Auth, name: str = "alice") -> Device:
     return Device(user_id, auth.create_session(user_id).session_id)
 
 
-def is_new_id(cookie: str | None, *not_these: str) -> bool:
-    return cookie is not None and len(cookie) == 40 and cookie not in not_these
+def handed(reply: Reply, *not_these: str) -> str:
+    """The new session id the reply's cookie carries, asserting it is one (and none of ``not_these``)."""
+    cookie = reply.cookie
+    assert cookie is not None and len(cookie) == 40 and cookie not in not_these, reply.set_cookies
+    return cookie
 
 
 @pytest.fixture
@@ -272,8 +275,7 @@ def due(world: World, auth: Auth) -> Device:
 
 def renew_and_confirm(world: World, app: LuciaMiddleware, device: Device) -> str:
     """Renew the device's idle id, then present the successor (the browser has it); the successor."""
-    successor = get(app, device.session_id).cookie
-    assert successor is not None and is_new_id(successor, device.session_id)
+    successor = handed(get(app, device.session_id), device.session_id)
     assert get(app, successor).user_id == device.user_id
     return successor
 
@@ -286,8 +288,7 @@ def test_a_lost_renewal_reply_is_repaired_by_the_old_cookie_later(world: World, 
     renewed_at = world.clock.now
     lost = get(app, due.session_id)  # this reply never reaches the browser
     assert (lost.user_id, lost.is_fresh) == (due.user_id, True)
-    successor = lost.cookie
-    assert is_new_id(successor, due.session_id)
+    successor = handed(lost, due.session_id)
 
     for later in (10 * MINUTE, 3 * HOUR):
         world.clock.now = renewed_at + later
@@ -301,13 +302,12 @@ def test_a_lost_renewal_reply_is_repaired_by_the_old_cookie_later(world: World, 
 def test_an_unseen_successor_that_went_idle_is_replaced_never_chained(world: World, app: LuciaMiddleware,
                                                                       due: Device) -> None:
     renewed_at = world.clock.now
-    unseen = get(app, due.session_id).cookie
+    unseen = handed(get(app, due.session_id), due.session_id)
     world.clock.now = renewed_at + ACTIVE + HOUR  # the successor's own active period is over, unseen
     reply = get(app, due.session_id)  # the old id lives to its own idle expiry, days away
 
     assert reply.user_id == due.user_id
-    replacement = reply.cookie
-    assert is_new_id(replacement, due.session_id, unseen)  # type: ignore[arg-type]
+    replacement = handed(reply, due.session_id, unseen)
     assert world.live_ids(due.user_id) == {due.session_id, replacement}, "one old id and one successor"
     assert get(app, due.session_id).cookie == replacement
     assert get(app, replacement).user_id == due.user_id  # presented: it confirms the old id, not a chain
@@ -323,20 +323,21 @@ def test_an_app_raising_after_validate_does_not_log_the_user_out(world: World, a
 
     reply = get(app, due.session_id)
     assert reply.user_id == due.user_id
-    assert is_new_id(reply.cookie, due.session_id)
+    successor = handed(reply, due.session_id)
     assert len(world.live_ids(due.user_id)) <= 2
-    assert get(app, reply.cookie).user_id == due.user_id  # type: ignore[arg-type]
+    assert get(app, successor).user_id == due.user_id
 
 
 def test_a_stale_old_cookie_after_the_successor_is_used_gets_no_set_cookie(world: World, app: LuciaMiddleware,
                                                                            due: Device) -> None:
     successor = renew_and_confirm(world, app, due)
     used_at = world.clock.now
-    world.clock.advance(SECOND)  # a request in flight: answered for renewal_grace
-    in_flight = get(app, due.session_id)
-    assert (in_flight.user_id, in_flight.cookie) == (due.user_id, successor)
+    for delay in (SECOND, GRACE):  # requests in flight: answered for renewal_grace, boundary included
+        world.clock.now = used_at + delay
+        in_flight = get(app, due.session_id)
+        assert (in_flight.user_id, in_flight.cookie) == (due.user_id, successor), f"{delay} ms after"
 
-    for delay in (6 * SECOND, MINUTE, HOUR):
+    for delay in (GRACE + 1, 6 * SECOND, MINUTE, HOUR):
         world.clock.now = used_at + delay
         stale = get(app, due.session_id)
         assert (stale.status, stale.user_id, stale.set_cookies) == (200, None, ()), f"{delay} ms after"
@@ -375,8 +376,7 @@ def test_logout_with_a_dead_old_id_ends_nothing(world: World, app: LuciaMiddlewa
 ])
 def test_logout_with_a_live_id_ends_the_old_id_and_its_successor(world: World, app: LuciaMiddleware, due: Device,
                                                                  presented: str) -> None:
-    successor = get(app, due.session_id).cookie
-    assert successor is not None
+    successor = handed(get(app, due.session_id), due.session_id)
     if presented == "old-id-in-grace":
         assert get(app, successor).user_id == due.user_id
         world.clock.advance(SECOND)
@@ -399,10 +399,9 @@ def test_two_hosts_30_seconds_apart_renewing_at_once_hand_out_one_successor(worl
     for device in devices:
         replies = at_once(partial(get, host_a, device.session_id), partial(get, host_b, device.session_id))
         assert [reply.user_id for reply in replies] == [device.user_id] * 2
-        handed = {reply.cookie for reply in replies}
-        assert len(handed) == 1, f"two successors, or a blank cookie: {handed}"
-        (successor,) = handed
-        assert is_new_id(successor, device.session_id)
+        cookies = {reply.cookie for reply in replies}
+        assert len(cookies) == 1, f"two successors, or a blank cookie: {cookies}"
+        successor = handed(replies[0], device.session_id)
         assert world.live_ids(device.user_id) == {device.session_id, successor}
 
 
@@ -417,10 +416,10 @@ class ThirdPartySessions:
         self.deleted: list[str] = []
 
     def get_session(self, session_id: str) -> SessionRow | None:
-        return self.store.get_session(session_id)  # type: ignore[no-any-return]
+        return self.store.get_session(session_id)
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
-        return self.store.get_sessions_by_user_id(user_id)  # type: ignore[no-any-return]
+        return self.store.get_sessions_by_user_id(user_id)
 
     def set_session(self, row: SessionRow) -> None:
         self.store.set_session(row)
@@ -443,13 +442,27 @@ def test_a_store_without_renewal_writes_keeps_two_tabs_signed_in(world: World) -
 
     tabs = at_once(*[partial(get, app, device.session_id)] * 2)
     assert [tab.user_id for tab in tabs] == [device.user_id] * 2
-    assert all(is_new_id(tab.cookie, device.session_id) for tab in tabs)
+    first, second = (handed(tab, device.session_id) for tab in tabs)
     assert device.session_id not in sessions.deleted, "the old session went before its successor was presented"
     assert world.sessions.get_session(device.session_id) is not None
 
-    assert get(app, tabs[0].cookie).user_id == device.user_id  # type: ignore[arg-type]
+    assert get(app, first).user_id == device.user_id
     assert get(app, device.session_id).user_id == device.user_id  # the other tab, in flight
-    assert get(app, tabs[1].cookie).user_id == device.user_id  # type: ignore[arg-type]
+    assert get(app, second).user_id == device.user_id
+
+
+def test_a_device_renewed_every_day_keeps_a_bounded_number_of_rows(world: World, app: LuciaMiddleware,
+                                                                   due: Device) -> None:
+    """Two live rows at most, plus the one last superseded (kept a while to recognise late requests)."""
+    current = due.session_id
+    for day in range(14):
+        successor = handed(get(app, current), current)
+        assert len(world.live_ids(due.user_id)) <= 2
+        world.clock.advance(MINUTE)
+        assert get(app, successor).user_id == due.user_id
+        assert len(world.rows(due.user_id)) <= 3, f"day {day}: {len(world.rows(due.user_id))} rows"
+        current = successor
+        world.clock.advance(ACTIVE + 1)
 
 
 @pytest.mark.parametrize("mode", ["rotate", "extend"])
@@ -462,15 +475,14 @@ def test_fifty_tabs_at_once_stay_signed_in_and_rows_stay_bounded(world: World, m
     replies = at_once(*[partial(get, app, device.session_id)] * 50)
 
     assert [reply.user_id for reply in replies] == [device.user_id] * 50
-    handed = {reply.cookie for reply in replies}
+    cookies = {reply.cookie for reply in replies}
     stored = [row.id for row in world.rows(device.user_id)]
     if mode == "rotate":
-        assert len(handed) == 1, f"every tab gets the one successor: {handed}"
-        (successor,) = handed
-        assert is_new_id(successor, device.session_id)
+        assert len(cookies) == 1, f"every tab gets the one successor: {cookies}"
+        successor = handed(replies[0], device.session_id)
         assert sorted(stored) == sorted([device.session_id, successor])
     else:
-        assert handed <= {device.session_id, None} and device.session_id in handed
+        assert cookies <= {device.session_id, None} and device.session_id in cookies
         assert stored == [device.session_id], "extend leaves exactly one row, same id"
 
 
@@ -520,8 +532,7 @@ def devices(world: World, auth: Auth, app: LuciaMiddleware) -> Devices:
         world.clock.advance(HOUR)
         signed_in[name], ids[name] = world.clock.now, auth.create_session(laptop.user_id).session_id
     world.clock.now = signed_in["laptop"] + ACTIVE + 1  # the laptop is idle, the others active
-    successor = get(app, laptop.session_id).cookie
-    assert successor is not None and is_new_id(successor, laptop.session_id)
+    successor = handed(get(app, laptop.session_id), laptop.session_id)
     return Devices(laptop.user_id, signed_in, ids, successor)
 
 
@@ -580,6 +591,7 @@ def test_invalidate_device_ends_that_device_only(auth: Auth, app: LuciaMiddlewar
 def test_last_seen_is_not_written_per_request(world: World, auth: Auth) -> None:
     device = sign_in(auth)
     signed_in = world.clock.now
+    counted: Any
     if world.users is world.sessions:
         wrappers = [FaultyAdapter(world.users)]
         counted = wrappers[0]
@@ -633,8 +645,7 @@ def test_a_rolling_deploy_reads_renewed_rows_whatever_its_periods(world: World, 
     device = sign_in(renewing_auth)
     world.clock.advance(renewing_auth.config.active_period + 1)
 
-    successor = get(hosts[renewer], device.session_id).cookie  # the reply is lost
-    assert successor is not None and is_new_id(successor, device.session_id)
+    successor = handed(get(hosts[renewer], device.session_id), device.session_id)  # the reply is lost
     world.clock.advance(later)
     followed = get(hosts[follower], device.session_id)
     assert (followed.user_id, followed.cookie) == (device.user_id, successor)
@@ -658,8 +669,7 @@ def test_hashed_session_ids_renew_the_same_way_and_no_plain_id_is_stored(world: 
     old = device.session_id
     world.clock.advance(ACTIVE + 1)
 
-    successor = get(app, old).cookie  # lost
-    assert successor is not None and is_new_id(successor, old)
+    successor = handed(get(app, old), old)  # lost
     world.clock.advance(10 * MINUTE)
     assert (get(app, old).user_id, get(app, old).cookie) == (device.user_id, successor)
     assert world.live_ids(device.user_id) == {storage_digest(old), storage_digest(successor)}
@@ -670,5 +680,6 @@ def test_hashed_session_ids_renew_the_same_way_and_no_plain_id_is_stored(world: 
     stale = get(app, old)
     assert (stale.user_id, stale.set_cookies) == (None, ())
     assert get(app, successor).user_id == device.user_id
-    assert world.lucia_expiries(storage_digest(old))[1] < world.clock.now  # type: ignore[index]
+    dead = world.lucia_expiries(storage_digest(old))
+    assert dead is not None and dead[1] < world.clock.now
     assert successor not in world.dump()
