@@ -2,9 +2,11 @@
 
 Each scenario starts ``tests/multiprocess_app.py`` twice (two waitress
 processes on two ports) over the same store and checks that what one process
-does, the other sees: a sign-in, a sign-out, and a burst of concurrent
+does, the other sees: a sign-in, a sign-out, a burst of concurrent
 requests carrying one idle session, all of which must come back signed in
-with exactly one renewal between them.
+with exactly one renewal between them, and a renewal whose reply was lost on
+one process, repaired by the other. ``POST /clock`` moves a server's clock
+forward (real time plus an offset), so hours pass without sleeping.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from lucia_wsgi.cookies import read_cookie
 from lucia_wsgi.session import SessionRow
 
 HERE = Path(__file__).resolve().parent
-HOUR = 3_600_000
+SECOND, MINUTE, HOUR = 1_000, 60_000, 3_600_000
+ACTIVE = 24 * HOUR  # the servers' active period (the default)
 BURST = 24
 pytestmark = pytest.mark.services
 
@@ -43,6 +46,7 @@ class Reply:
     status: int
     body: dict[str, Any]
     session_cookie: str | None  # the auth_session value set by the response, if any
+    set_cookies: list[str]  # every Set-Cookie header of the response
 
 
 @dataclass
@@ -68,7 +72,13 @@ class Server:
         finally:
             conn.close()
         found = [read_cookie(cookie.split(";", 1)[0]) for cookie in cookies]
-        return Reply(response.status, data, found[-1] if found else None)
+        return Reply(response.status, data, found[-1] if found else None, cookies)
+
+
+def advance_clocks(servers: tuple[Server, ...], ms: int) -> None:
+    """Move every server's clock ``ms`` forward (they stay in step)."""
+    for server in servers:
+        assert server.request("POST", "/clock", body={"advance_ms": ms}).status == 200
 
 
 def start_server(name: str, argv: list[str]) -> Server:
@@ -186,3 +196,30 @@ def test_concurrent_requests_with_one_idle_session_on_both_processes_all_stay_si
     renewed = [successor]
     for server in (a, b):
         assert server.request("GET", "/whoami", session_id=renewed[0]).body["user_id"] == user_id
+
+
+def test_a_renewal_reply_lost_on_one_process_is_repaired_by_the_other(
+        servers: tuple[Server, Server], store_handles: tuple[Any, Any]) -> None:
+    a, b = servers
+    _, sessions = store_handles
+    signed_up = a.request("POST", "/signup", body={"username": "carol", "password": "pw"})
+    old, user_id = signed_up.session_cookie, signed_up.body["user_id"]
+    assert old
+    advance_clocks(servers, ACTIVE + 1)  # the session is idle: the next request renews it
+
+    lost = a.request("GET", "/whoami", session_id=old)  # A renews; its reply never reaches the browser
+    assert lost.body["user_id"] == user_id
+    successor = lost.session_cookie
+    assert successor and successor != old
+    advance_clocks(servers, 10 * MINUTE)
+    repaired = b.request("GET", "/whoami", session_id=old)
+    assert (repaired.body["user_id"], repaired.session_cookie) == (user_id, successor), "the same successor"
+    assert sorted(row.id for row in sessions.get_sessions_by_user_id(user_id)) == sorted([old, successor])
+
+    confirmed = a.request("GET", "/whoami", session_id=successor)  # the browser has it now
+    assert confirmed.body["user_id"] == user_id
+    advance_clocks(servers, 6 * SECOND)  # past renewal_grace (5 s)
+    stale = b.request("GET", "/whoami", session_id=old)
+    assert (stale.body["user_id"], stale.set_cookies) == (None, []), "a blank cookie would clear the new one"
+    for server in servers:
+        assert server.request("GET", "/whoami", session_id=successor).body["user_id"] == user_id
