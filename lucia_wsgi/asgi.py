@@ -27,6 +27,7 @@ from typing import Any
 
 from .auth import Auth
 from .auth_state import SessionUser
+from .onetime import Throttle
 from .request import ENVIRON_KEY, RequestAuth
 from .routes import ApiRoutes, RouteAnswer, check_prefix
 from .session import Session
@@ -72,6 +73,10 @@ class AsyncAuthRequest(RequestAuth):
         """End the session the request's cookie holds (its device, and a session set in this
         request) and queue the blank cookie; ``AUTH_INVALID_REQUEST`` for a cross-site request."""
         await self.auth.aio._run_flow(self._sign_out_flow())
+
+    async def throttle_client(self, throttle: Throttle) -> None:
+        """Take a token from ``throttle`` for this request's client address (see ``AuthRequest``)."""
+        await self.auth.aio._run_flow(self._throttle_client_flow(throttle))
 
     async def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:
         """The answer of the auth route ``route`` (``/user``, ...) for this request, to send yourself."""

@@ -24,6 +24,7 @@ from .session_api import CookieAction
 if TYPE_CHECKING:
     from .auth import Auth
     from .flow import Flow
+    from .onetime import Throttle
     from .routes import ApiRoutes as ApiRoutesLike
 
 __all__ = ["ANONYMOUS", "ENVIRON_KEY", "RequestAuth"]
@@ -118,7 +119,7 @@ class RequestAuth:
         if self.auth.config.device_details:
             agent = self.environ.get("HTTP_USER_AGENT")
             details = {"user_agent": agent[:_MAX_USER_AGENT] if isinstance(agent, str) else None,
-                       "ip_address": client_address(self.environ, trust_proxy=self.auth.config.csrf.trust_proxy)}
+                       "ip_address": self.client_address()}
         session: Session = yield from type(self.auth).create_session.flow(self.auth, user_id, **details)
         self.set_session(session)
         return session
@@ -135,6 +136,14 @@ class RequestAuth:
             yield from type(self.auth).invalidate_session.flow(self.auth, doomed)
         if session_id or signed_in:
             self.set_session(None)
+
+    def client_address(self) -> str | None:
+        """The client's address: ``REMOTE_ADDR``, or with ``trust_proxy`` the forwarded one (rightmost)."""
+        return client_address(self.environ, trust_proxy=self.auth.config.csrf.trust_proxy)
+
+    def _throttle_client_flow(self, throttle: Throttle) -> Flow[None]:
+        address = self.client_address()
+        yield from type(throttle).take.flow(throttle, address or "unknown")
 
     def _route_flow(self, routes: ApiRoutesLike, route: str, method: str) -> Flow[Any]:
         return routes.answer(self, route, method)

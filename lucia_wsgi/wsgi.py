@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from .onetime import Throttle
+
 __all__ = ["AuthRequest", "LuciaMiddleware", "ENVIRON_KEY", "check_prefix", "cookie_start_response",
            "handle_api_routes"]
 
@@ -79,6 +81,12 @@ class AuthRequest(RequestAuth):
         """End the session the request's cookie holds (its device, and a session set in this
         request) and queue the blank cookie; ``AUTH_INVALID_REQUEST`` for a cross-site request."""
         self.auth._run_flow(self._sign_out_flow())
+
+    def throttle_client(self, throttle: Throttle) -> None:
+        """Take a token from ``throttle`` for this request's client address (see :meth:`client_address`);
+        ``AUTH_TOO_MANY_ATTEMPTS`` (with ``retry_after``) when its bucket is empty. For log-in and
+        sign-up views: ``auth.throttle("login-ip", capacity=30, refill_every=timedelta(seconds=10))``."""
+        self.auth._run_flow(self._throttle_client_flow(throttle))
 
     def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:
         """The answer of the auth route ``route`` (``/user``, ...) for this request, to send yourself."""
