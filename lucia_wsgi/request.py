@@ -64,7 +64,10 @@ class RequestAuth:
         if self._result is not None:
             return self._result
         self._read = True
-        result = yield from (self._validate_cookie() if self._explicit is None else self._explicit_user())
+        if self._explicit is not None:
+            result = yield from self._explicit_user()
+        else:
+            result = yield from self._validate_cookie()
         self._result = result
         return result
 
@@ -80,10 +83,8 @@ class RequestAuth:
         # Once headers are sent no cookie can follow: read without renewing,
         # or the browser would never hear of its new session.
         outcome = yield from self.auth._validate(session_id, with_user=True, renew=not self.headers_sent)
-        if outcome.cookie is CookieAction.CLEAR:
-            self._queue(None)
-        elif outcome.cookie is CookieAction.SET:
-            self._queue(outcome.session)
+        if outcome.cookie is not CookieAction.KEEP:
+            self._queue(outcome.session if outcome.cookie is CookieAction.SET else None)
         if outcome.session is None:
             return ANONYMOUS
         return SessionUser(outcome.session, self.auth._transform(outcome.user))  # type: ignore[arg-type]
