@@ -324,3 +324,32 @@ def test_standalone_routes_answer_at_their_path_under_an_apps_script_name(auth: 
     routes = webtest.TestApp(handle_api_routes(auth))
     response = routes.get("/api/auth/user", headers=cookie(session_id), extra_environ={"SCRIPT_NAME": "/shop"})
     assert response.json["user"]["user_id"] == auth.get_session(session_id).user_id
+
+
+@pytest.mark.parametrize("prefix", ["/api/auth", "/session"])
+def test_standalone_routes_answer_when_a_dispatcher_mounts_them_below_a_site_prefix(
+    adapter: FlakyAdapter, clock: Clock, prefix: str,
+) -> None:
+    """Werkzeug's DispatcherMiddleware hands over SCRIPT_NAME="/app{prefix}", PATH_INFO="/user"."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    auth = make_auth(adapter, clock)
+    user = auth.create_user("username", "zoë", attributes={"name": "Zoë"})
+    session_id = auth.create_session(user["user_id"]).session_id
+    seen: list[tuple[str, str]] = []
+
+    def spy(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        return routes(environ, start_response)
+
+    routes = handle_api_routes(auth, prefix=prefix)
+    site = webtest.TestApp(validator(DispatcherMiddleware(app_page, {f"/app{prefix}": spy})))
+    assert site.get(f"/app{prefix}/user", headers=cookie(session_id)).json["user"]["user_id"] == user["user_id"]
+    assert seen == [(f"/app{prefix}", "/user")]
+    assert site.get(f"/app{prefix}/client.js").content_type == "text/javascript"
+    assert site.get(f"/app{prefix}/username", status=404).json == {"message": "not found"}
+    assert site.get(f"/app{prefix}/logout", status=405).headers["Allow"] == "POST"
+    response = site.post(f"/app{prefix}/logout", headers={**cookie(session_id), **SAME_ORIGIN})
+    assert response.json == {} and auth_cookies(response)[0].startswith("auth_session=;")
+    assert adapter.get_session(session_id) is None
+    assert site.get("/app/elsewhere").text == "app"  # the dispatcher's own app still gets the rest

@@ -331,17 +331,119 @@ def test_set_session_none_clears_cookies_but_keeps_the_session(auth: Any, sessio
     assert auth.validate_session(session_id).session_id == session_id
 
 
-def test_validate_after_set_session_answers_with_that_session(auth: Any, session_id: str) -> None:
+@pytest.mark.parametrize("read_first", [pytest.param(False, id="set-then-read"),
+                                        pytest.param(True, id="read-set-read")])
+@pytest.mark.parametrize("signed_in", [pytest.param(True, id="set-session"), pytest.param(False, id="set-none")])
+def test_validate_after_set_session_answers_with_that_session(
+    auth: Any, session_id: str, read_first: bool, signed_in: bool,
+) -> None:
+    """A view that signs in (or out) and then renders sees the new state, not the request's cookie."""
+    seen: list[Any] = []
+    other = auth.create_session(auth.get_session(session_id).user_id)
+
     def app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
         request = environ["lucia.auth"]
-        signed_in = auth.get_session(session_id)
-        request.set_session(signed_in)  # just logged in; the request itself carried a stale cookie
-        assert request.validate() == signed_in
-        assert request.validate_user().user == auth.get_user(signed_in.user_id)
+        if read_first:
+            assert request.validate().session_id == other.session_id  # what the request's cookie holds
+        new = auth.get_session(session_id) if signed_in else None
+        request.set_session(new)
+        seen.extend([new, request.validate(), request.validate_user()])
         return plain_app(environ, start_response)
 
-    (value,) = auth_cookies(wrap(app, auth).get("/", headers=cookie("B" * 40)))
-    assert value.startswith(f"auth_session={session_id};")
+    (value,) = auth_cookies(wrap(app, auth).get("/", headers=cookie(other.session_id)))
+    new, validated, pair = seen
+    assert validated == new and pair.session == new
+    if signed_in:
+        assert pair.user == auth.get_user(new.user_id)
+        assert value.startswith(f"auth_session={session_id};")
+    else:
+        assert tuple(pair) == (None, None)
+        assert value.startswith("auth_session=;") and BLANK_EXPIRES in value
+
+
+# the application's own session cookie
+
+
+def own_cookie_app(auth: Any, created: dict[str, Any]) -> Callable[..., Iterable[bytes]]:
+    """Validates (queuing a blank or renewed cookie), then signs in and sends the cookie itself."""
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["lucia.auth"].validate()
+        assert environ["lucia.auth"].queued_cookies, "validate() queued nothing to conflict with"
+        user = auth.get_user_by_provider_id("username", "alice")
+        session = auth.create_session(user["user_id"])
+        created["session"] = session
+        headers = [("Set-Cookie", c.serialize()) for c in auth.create_session_cookies(session)]
+        start_response("200 OK", [("Content-Type", "text/plain"), *headers])
+        return [b"signed in"]
+
+    return app
+
+
+@pytest.mark.parametrize("queued", [pytest.param("blank", id="blank-cookie-queued"),
+                                    pytest.param("renewal", id="renewal-cookie-queued")])
+@pytest.mark.parametrize("options", [pytest.param([{}], id="one-cookie"),
+                                     pytest.param([{"path": "/"}, {"path": "/app"}], id="two-cookie-options")])
+def test_apps_own_session_cookie_wins_over_the_queued_one(
+    adapter: CountingAdapter, clock: Clock, session_id: str, queued: str, options: list[dict[str, str]],
+) -> None:
+    auth = make_auth(adapter, clock, session_cookie=options)
+    presented = session_id
+    if queued == "blank":
+        presented = "B" * 40  # unknown: validate() queues a blank cookie
+    else:
+        clock.now = IDLE  # idle: validate() queues the successor's cookie
+    created: dict[str, Any] = {}
+    response = wrap(own_cookie_app(auth, created), auth).get("/", headers=cookie(presented))
+    sent = [c.serialize() for c in auth.create_session_cookies(created["session"])]
+    assert auth_cookies(response) == sent  # the app's, alone: the browser keeps the fresh log-in
+    assert auth.validate_session(created["session"].session_id).user_id == created["session"].user_id
+
+
+# Cache-Control: a response setting a session cookie is never stored by a shared cache
+
+
+def cached_page_app(cache_control: str | None) -> Callable[..., Iterable[bytes]]:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["lucia.auth"].validate()
+        headers = [("Content-Type", "text/plain")]
+        if cache_control is not None:
+            headers.append(("Cache-Control", cache_control))
+        start_response("200 OK", headers)
+        return [b"page"]
+
+    return app
+
+
+@pytest.mark.parametrize(("app_value", "sent"), [
+    pytest.param("public, max-age=600", "private, max-age=600", id="public-becomes-private"),
+    pytest.param("public, max-age=60, s-maxage=600", "private, max-age=60", id="s-maxage-dropped"),
+    pytest.param("max-age=600", "private, max-age=600", id="private-added"),
+    pytest.param(None, "private", id="added-when-missing"),
+    pytest.param("no-store", "no-store", id="no-store-kept"),
+    pytest.param("private, max-age=60", "private, max-age=60", id="private-kept"),
+])
+@pytest.mark.parametrize("why", [pytest.param("renewal", id="renewal-cookie"),
+                                 pytest.param("blank", id="blank-cookie")])
+def test_response_setting_a_session_cookie_is_never_publicly_cacheable(
+    auth: Any, clock: Clock, session_id: str, app_value: str | None, sent: str, why: str,
+) -> None:
+    clock.now = IDLE
+    presented = session_id if why == "renewal" else "B" * 40
+    response = wrap(cached_page_app(app_value), auth).get("/", headers=cookie(presented))
+    assert len(auth_cookies(response)) == 1
+    assert response.headers.getall("Cache-Control") == [sent]
+
+
+@pytest.mark.parametrize("presented", [pytest.param(None, id="anonymous"),
+                                       pytest.param("active", id="active-session-read")])
+def test_response_without_a_session_cookie_keeps_its_cache_control(
+    auth: Any, session_id: str, presented: str | None,
+) -> None:
+    headers = {} if presented is None else cookie(session_id)
+    response = wrap(cached_page_app("public, max-age=600"), auth).get("/", headers=headers)
+    assert auth_cookies(response) == []
+    assert response.headers.getall("Cache-Control") == ["public, max-age=600"]
 
 
 # the WSGI protocol

@@ -6,16 +6,19 @@ authenticated as, whether the store changed, and which cookies were set.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import webtest
 from webob import Request
 
+import demo_app
 from demo_app import LOGIN_FAILED, make_app
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -231,6 +234,43 @@ def test_demo_answers_unencodable_input_with_400(demo: tuple[webtest.TestApp, An
     response = demo_post(app, path, body)
     assert response.status_int == 400
     assert set_cookies(response) == []
+
+
+def _lenient_json(body: bytes) -> dict[str, str]:
+    return dict(json.loads(body))
+
+
+def _lenient_form(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("ascii"), encoding="utf-8", errors="surrogateescape"))
+
+
+SURROGATE_DECODERS = [
+    pytest.param(_lenient_json, b'{"username": "%s", "password": "%s"}', "\\udcff", id="json-decoder"),
+    pytest.param(_lenient_form, b"username=%s&password=%s", "%ED%B3%BF", id="surrogateescape-form-decoder"),
+]
+
+
+@pytest.mark.parametrize(("decoder", "template", "surrogate"), SURROGATE_DECODERS)
+@pytest.mark.parametrize("field", ["username", "password"])
+@pytest.mark.parametrize("path", ["/login", "/signup"])
+def test_demo_never_answers_500_when_a_decoder_yields_a_lone_surrogate(
+    demo: tuple[webtest.TestApp, Any], monkeypatch: pytest.MonkeyPatch, decoder: Callable[[bytes], dict[str, str]],
+    template: bytes, surrogate: str, field: str, path: str, tally: Tally,
+) -> None:
+    """The demo's own form reader refuses such input; a lenient decoder in its place must not
+    turn a lone surrogate into a 500 (a store's ``UnicodeEncodeError``)."""
+    tally.add("attacks")
+    app, auth = demo
+    assert demo_post(app, "/signup", b"username=alice&password=alice-password").status_int == 303
+    app.reset()
+    monkeypatch.setattr(demo_app, "read_form", lambda request, names: decoder(request.body))
+    username, password = (surrogate, "alice-password") if field == "username" else ("alice", surrogate * 3)
+    body = template % (username.encode(), password.encode())
+    before = snapshot(auth.config.user_adapter)
+    response = app.post(path, body, headers={"Origin": "http://localhost"}, expect_errors=True)
+    assert response.status_int == 400
+    assert set_cookies(response) == []
+    assert snapshot(auth.config.user_adapter) == before
 
 
 def test_demo_gives_one_log_in_message_whatever_failed(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:
