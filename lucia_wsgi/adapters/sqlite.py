@@ -345,7 +345,7 @@ class SQLiteAdapter:
         names = self._joint_names.get(len(row))
         if names is None:
             names = self._joint_names[len(row)] = tuple(column[0] for column in cursor.description[_WIDTH:])
-        return SessionRow(*row[:_WIDTH]), dict(zip(names, row[_WIDTH:], strict=True))
+        return SessionRow._make(row[:_WIDTH]), dict(zip(names, row[_WIDTH:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
         rows = self.connection.execute(self._sql.of_user, (user_id,)).fetchall()
