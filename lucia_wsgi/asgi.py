@@ -86,8 +86,9 @@ def scope_environ(scope: Scope) -> dict[str, Any]:
     if root and path.startswith(root):
         path = path[len(root):]
     environ: dict[str, Any] = {
-        # A WebSocket handshake is a GET on the wire, but is checked like a POST.
-        "REQUEST_METHOD": _text(scope.get("method") or "GET") if kind != "websocket" else "WEBSOCKET",
+        # A WebSocket handshake is a GET on the wire, but is checked like a POST;
+        # a missing method is no method (not GET): only GET and HEAD are safe.
+        "REQUEST_METHOD": _text(scope.get("method") or "") if kind != "websocket" else "WEBSOCKET",
         "SCRIPT_NAME": root,
         "PATH_INFO": path,
         "QUERY_STRING": _text(scope.get("query_string") or b""),
