@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from .auth import Auth
+from .auth import AsyncAuth, Auth
 from .auth_state import SessionUser
 from .request import ENVIRON_KEY, RequestAuth
 from .routes import ApiRoutes, RouteAnswer, check_prefix
@@ -50,7 +50,12 @@ class AsyncAuthRequest(RequestAuth):
         session, user = await scope["lucia.auth"].validate_user()
     """
 
-    __slots__ = ()
+    __slots__ = ("aio",)
+
+    def __init__(self, auth: Auth, environ: MutableMapping[str, Any], aio: AsyncAuth | None = None) -> None:
+        super().__init__(auth, environ)
+        #: Who runs the store calls: ``auth.aio``, or the ``AsyncAuth`` given to the middleware.
+        self.aio = auth.aio if aio is None else aio
 
     async def validate(self) -> Session | None:
         """The request's session, renewed if idle; ``None`` when unauthenticated (see ``AuthRequest``)."""
@@ -60,17 +65,17 @@ class AsyncAuthRequest(RequestAuth):
         """:meth:`validate` and the user, as ``(session, user)``; ``(None, None)`` if unauthenticated."""
         result = self._result
         if result is None:
-            result = await self.auth.aio._run_flow(self._validate_flow())
+            result = await self.aio._run_flow(self._validate_flow())
         return result
 
     async def sign_in(self, user_id: str) -> Session:
         """Create a session for ``user_id`` and queue its cookie (device details if configured)."""
-        session: Session = await self.auth.aio._run_flow(self._sign_in_flow(user_id))
+        session: Session = await self.aio._run_flow(self._sign_in_flow(user_id))
         return session
 
     async def sign_out(self) -> None:
         """End the session the request's cookie holds (its device) and queue the blank cookie."""
-        await self.auth.aio._run_flow(self._sign_out_flow())
+        await self.aio._run_flow(self._sign_out_flow())
 
 
 def _text(value: object) -> str:
@@ -134,13 +139,18 @@ class LuciaASGIMiddleware:
 
         # in an endpoint:
         session, user = await request.scope["lucia.auth"].validate_user()
+
+    ``auth`` may also be an :class:`~lucia_wsgi.AsyncAuth` of it, to choose the
+    worker threads synchronous stores run in: ``AsyncAuth(auth, max_threads=4)``
+    (``auth.aio``, the default, has ``min(32, CPUs + 4)``).
     """
 
-    def __init__(self, app: ASGIApp, auth: Auth, *, api_prefix: str = "/api/auth") -> None:
+    def __init__(self, app: ASGIApp, auth: Auth | AsyncAuth, *, api_prefix: str = "/api/auth") -> None:
         self.app = app
-        self.auth = auth
+        self.aio = auth if isinstance(auth, AsyncAuth) else auth.aio
+        self.auth = self.aio.auth
         self.api_prefix = check_prefix(api_prefix)
-        self.routes = ApiRoutes(auth, prefix=api_prefix)
+        self.routes = ApiRoutes(self.auth, prefix=api_prefix)
 
     def __repr__(self) -> str:
         return f"<LuciaASGIMiddleware {self.app!r} api_prefix={self.api_prefix!r}>"
@@ -151,11 +161,11 @@ class LuciaASGIMiddleware:
             await self.app(scope, receive, send)
             return
         environ = scope_environ(scope)
-        request = AsyncAuthRequest(self.auth, environ)
+        request = AsyncAuthRequest(self.auth, environ, self.aio)
         scope = {**scope, ENVIRON_KEY: request}
         if kind == "http" and self.routes.owns(environ["PATH_INFO"]):
             flow = self.routes.answer(request, self.routes.route_of(environ["PATH_INFO"]), environ["REQUEST_METHOD"])
-            await _send_answer(await self.auth.aio._run_flow(flow), request, send)
+            await _send_answer(await self.aio._run_flow(flow), request, send)
             return
         await self.app(scope, receive, _with_session_headers(request, send, kind))
 
