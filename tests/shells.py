@@ -44,7 +44,7 @@ from lucia_wsgi import Auth, AuthRequest, LuciaMiddleware
 from lucia_wsgi.asgi import AsyncAuthRequest, LuciaASGIMiddleware
 
 __all__ = ["SHELLS", "Answer", "AsgiShell", "Client", "Inner", "Page", "Reply", "Req", "Shell", "WsgiShell",
-           "WsgiStack", "call_asgi", "run_sync"]
+           "WsgiStack", "asgi_page", "call_asgi", "run_sync", "scope_of", "wsgi_page"]
 
 HeaderValue = str | bytes
 Message = dict[str, Any]
