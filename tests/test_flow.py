@@ -18,7 +18,7 @@ import pytest
 from stores import AsyncStore, SlowStore
 
 from lucia_wsgi import AsyncAuth, LuciaError, lucia
-from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.adapters import AsyncPostgresAdapter, AsyncRedisSessionAdapter, MemoryAdapter
 from lucia_wsgi.config import DAY_MS
 
 T0 = 1_700_000_000_000
@@ -135,3 +135,14 @@ def test_max_threads_bounds_the_worker_pool() -> None:
     assert store.max_in_flight == 2
     assert len(store.threads) == 2
     assert elapsed >= 4 * 0.2 * 0.95, "eight 0.2 s reads on two threads take four rounds"
+
+
+def test_the_asyncio_adapters_are_awaited_not_run_in_threads() -> None:
+    """Their methods return coroutines without being ``async def``: ``asyncio_store`` tells ``Auth``."""
+    users = AsyncPostgresAdapter("postgresql://nobody@127.0.0.1:1/none")  # no connection until used
+    sessions = AsyncRedisSessionAdapter("redis://127.0.0.1:1/0")
+    for adapter in (users, {"user": users, "session": sessions}, {"user": MemoryAdapter(), "session": sessions}):
+        auth = lucia(adapter=adapter, env="DEV")
+        with pytest.raises(TypeError, match="asyncio store"):
+            auth.get_session("A" * 40)
+    asyncio.run(sessions.aclose())
