@@ -9,7 +9,8 @@ flows run on ``auth.aio`` (store calls never block the event loop; see
 :class:`~lucia_wsgi.AsyncAuth`). The request's facts come from a small WSGI
 environ built once from the scope (header bytes decoded as latin-1, as ASGI
 specifies; repeated ``cookie`` headers joined with ``; ``, others with
-``, ``), so the CSRF check, the cookie parser and the forwarded-header rules
+``, ``; names with ``_`` dropped, as they cannot be told from dashed ones in
+an environ), so the CSRF check, the cookie parser and the forwarded-header rules
 are the pure functions the WSGI shell uses, unchanged.
 
 The middleware only touches ``http.response.start`` (and a WebSocket's
@@ -110,6 +111,10 @@ def scope_environ(scope: Scope) -> dict[str, Any]:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             continue
         name = _text(pair[0]).lower()
+        if "_" in name:
+            # x_forwarded_host would land on X-Forwarded-Host's key, past a proxy
+            # that sets only the dashed one: dropped, as gunicorn and waitress do.
+            continue
         key = name.upper().replace("-", "_")
         key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
         value = _text(pair[1])
