@@ -304,6 +304,8 @@ def test_an_async_auth_given_to_the_middleware_runs_its_requests(store: MemoryAd
         pytest.param({"headers": [(b"a", b"1", b"extra"), "junk", (b"b", b"2")]}, {"HTTP_A": None, "HTTP_B": "2"},
                      id="malformed-pairs-skipped"),
         pytest.param({"headers": None}, {"HTTP_HOST": None}, id="no-headers"),
+        pytest.param({"headers": [(b"x-forwarded-host", b"app.example.com"), (b"x_forwarded_host", b"evil.com")]},
+                     {"HTTP_X_FORWARDED_HOST": "app.example.com"}, id="underscore-names-dropped"),
     ],
 )
 def test_scope_environ(fields: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -329,6 +331,17 @@ def test_repeated_cookie_headers_are_one_header_first_session_wins(auth: Any, se
     assert first.text == "user" and first.auth_cookies == []
     assert second.text == "user"
     assert planted.text == "anonymous" and len(planted.auth_cookies) == 1
+
+
+def test_an_underscore_header_cannot_pose_as_the_proxys_forwarded_host(store: MemoryAdapter, clock: Clock) -> None:
+    auth = lucia(adapter=store, env="DEV", clock=clock, hash=CHEAP_HASH, trust_proxy=True)
+    session_id = auth.create_session(auth.create_user("username", "alice")["user_id"]).session_id
+    smuggled = [(b"x-forwarded-host", b"app.example.com"), (b"x_forwarded_host", b"evil.com"),
+                (b"origin", b"http://evil.com"), *cookie(session_id)]
+    start, body = run(exchange(LuciaASGIMiddleware(asgi_page(careless), auth),
+                               http_scope("/api/auth/logout", smuggled, method="POST")))
+    assert start["status"] == 403 and set_cookies(start) == []
+    assert store.get_session(session_id) is not None
 
 
 # WebSocket handshakes
