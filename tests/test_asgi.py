@@ -338,7 +338,7 @@ def test_an_underscore_header_cannot_pose_as_the_proxys_forwarded_host(store: Me
     session_id = auth.create_session(auth.create_user("username", "alice")["user_id"]).session_id
     smuggled = [(b"x-forwarded-host", b"app.example.com"), (b"x_forwarded_host", b"evil.com"),
                 (b"origin", b"http://evil.com"), *cookie(session_id)]
-    start, body = run(exchange(LuciaASGIMiddleware(asgi_page(careless), auth),
+    start, _ = run(exchange(LuciaASGIMiddleware(asgi_page(careless), auth),
                                http_scope("/api/auth/logout", smuggled, method="POST")))
     assert start["status"] == 403 and set_cookies(start) == []
     assert store.get_session(session_id) is not None

@@ -164,6 +164,15 @@ def snapshot(adapter: Any) -> Snapshot:
     return tuple(sorted(users)), tuple(sorted(sessions))
 
 
+def comparable(rows: Any) -> Any:
+    """A snapshot with sealed successor links masked (each is sealed with a random nonce)."""
+    if isinstance(rows, str):
+        return "s1.<sealed>" if rows.startswith("s1.") else rows
+    if isinstance(rows, tuple):
+        return tuple(comparable(item) for item in rows)
+    return rows
+
+
 def tiny_app(auth: Any) -> LuciaMiddleware:
     """A small application on the middleware: ``/`` says who is signed in, ``POST /login`` signs in."""
 

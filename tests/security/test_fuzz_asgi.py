@@ -36,7 +36,7 @@ from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.asgi import LuciaASGIMiddleware
 from lucia_wsgi.cookies import read_cookie
 
-from .support import FAST_HASH, Clock, Tally, snapshot, tiny_page
+from .support import FAST_HASH, Clock, Tally, comparable, snapshot, tiny_page
 from .test_fuzz_middleware import CONTENT_TYPES, HOSTS, ORIGINS, PATHS, SESSION_VALUES, TOKENS, cookie_pairs
 from .world import NOW, SessionIds, fill
 
@@ -199,15 +199,6 @@ def requests(draw: st.DrawFn) -> Req:
         scheme=draw(st.sampled_from(["http", "https"])),
         host=draw(st.one_of(st.sampled_from(HOSTS), st.none(), st.text(LATIN1, max_size=20))),
     )
-
-
-def comparable(rows: Any) -> Any:
-    """A store snapshot with sealed successor links masked: each is sealed with a random nonce."""
-    if isinstance(rows, str):
-        return "s1.<sealed>" if rows.startswith("s1.") else rows
-    if isinstance(rows, tuple):
-        return tuple(comparable(item) for item in rows)
-    return rows
 
 
 @pytest.fixture(scope="module")
