@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 setup(
     name="lucia_wsgi",
     version="0.1.0",
-    description="Lucia auth 0.3 sessions and users for any WSGI application",
+    description="Lucia auth 0.3 sessions and users for any WSGI or ASGI application",
     long_description=Path(__file__).with_name("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     license="MIT",
@@ -18,6 +18,8 @@ setup(
         "redis": ["redis>=5"],
         "bcrypt": ["bcrypt>=4"],
         "demo": ["waitress>=2.1"],
+        # An ASGI server for LuciaASGIMiddleware apps (the middleware itself needs nothing).
+        "asgi": ["uvicorn>=0.29"],
         "test": [
             "pytest>=7",
             "WebTest>=3",
@@ -37,6 +39,11 @@ setup(
             "Beaker>=1.12",
             "Django>=4.2",
             "pyramid>=2",
+            "uvicorn>=0.29",
+            "httpx>=0.27",
+            "starlette>=0.37",
+            "fastapi>=0.110",
+            "asgiref>=3.7",
         ],
         "bench": ["Django>=4.2", "Flask>=2.3", "Flask-Login>=0.6", "Beaker>=1.12", "gunicorn>=21",
                   "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5"],
@@ -51,6 +58,8 @@ setup(
         "Framework :: Flask",
         "Framework :: Django",
         "Framework :: Pyramid",
+        "Framework :: FastAPI",
+        "Framework :: AsyncIO",
         "Topic :: Internet :: WWW/HTTP :: WSGI :: Middleware",
         "Topic :: Security",
         "Typing :: Typed",

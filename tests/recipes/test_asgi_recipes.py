@@ -253,3 +253,26 @@ def test_the_dependencies_need_the_middleware(auth: Any) -> None:
             client.get("/me")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(("origin", "expected"), [
+    pytest.param("http://localhost", "alice", id="same-site"),
+    pytest.param("https://evil.example", "nobody", id="cross-site"),
+])
+def test_current_user_on_a_websocket_endpoint(auth: Any, session_id: str, origin: str, expected: str) -> None:
+    from fastapi import Depends, FastAPI, WebSocket
+    from test_asgi import handshake, ws_scope
+
+    from lucia_wsgi.asgi import LuciaASGIMiddleware
+    from lucia_wsgi.fastapi import current_user
+
+    api = FastAPI()
+
+    @api.websocket("/ws")
+    async def ws(websocket: WebSocket, user: Any = Depends(current_user)) -> None:  # noqa: B008
+        await websocket.accept()
+        await websocket.send_text("nobody" if user is None else user["username"])
+        await websocket.close()
+
+    messages = asyncio.run(handshake(LuciaASGIMiddleware(api, auth), ws_scope(session_id, origin)))
+    assert [message["text"] for message in messages if message["type"] == "websocket.send"] == [expected]
