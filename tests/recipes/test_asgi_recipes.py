@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import WebSocket  # at module level: FastAPI resolves the endpoint's annotations here
 
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -260,7 +261,7 @@ def test_the_dependencies_need_the_middleware(auth: Any) -> None:
     pytest.param("https://evil.example", "nobody", id="cross-site"),
 ])
 def test_current_user_on_a_websocket_endpoint(auth: Any, session_id: str, origin: str, expected: str) -> None:
-    from fastapi import Depends, FastAPI, WebSocket
+    from fastapi import Depends, FastAPI
     from test_asgi import handshake, ws_scope
 
     from lucia_wsgi.asgi import LuciaASGIMiddleware
