@@ -40,11 +40,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 from wsgiref.validate import validator
 
-from lucia_wsgi import Auth, AuthRequest, LuciaMiddleware
+from lucia_wsgi import Auth, AuthRequest, LuciaMiddleware, testing
 from lucia_wsgi.asgi import AsyncAuthRequest, LuciaASGIMiddleware
 
 __all__ = ["SHELLS", "Answer", "AsgiShell", "Client", "Inner", "Page", "Reply", "Req", "Shell", "WsgiShell",
-           "WsgiStack", "asgi_page", "call_asgi", "run_sync", "scope_of", "wsgi_page"]
+           "WsgiStack", "asgi_page", "call_asgi", "call_websocket", "run_sync", "scope_of", "wsgi_page"]
 
 HeaderValue = str | bytes
 Message = dict[str, Any]
@@ -251,23 +251,9 @@ def environ_of(req: Req) -> dict[str, Any]:
 
 
 def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> Answer:
-    """Run a WSGI application as a server would: the whole body, then ``close()``."""
-    started: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
-        started[:] = [status, headers]
-        return lambda data: None
-
-    iterable = app(environ, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    if environ["REQUEST_METHOD"] == "HEAD":
-        body = b""
-    return Answer(int(started[0].split()[0]), tuple(started[1]), body)
+    """Run a WSGI application as a server would (the whole body, then ``close()``); no body for HEAD."""
+    status, headers, body = testing.call_wsgi(app, environ)
+    return Answer(int(status.split()[0]), tuple(headers), b"" if environ["REQUEST_METHOD"] == "HEAD" else body)
 
 
 # ASGI
@@ -358,6 +344,29 @@ async def call_asgi(app: Callable[..., Awaitable[None]], scope: dict[str, Any], 
 
     await app(scope, receive, exchange.send)
     return exchange
+
+
+async def call_websocket(app: Callable[..., Awaitable[None]], scope: dict[str, Any]) -> list[Message]:
+    """Open a WebSocket: ``websocket.connect``, then a disconnect once the app closes; what the app sent."""
+    sent: list[Message] = []
+    closed = asyncio.Event()
+    connected = False
+
+    async def receive() -> Message:
+        nonlocal connected
+        if not connected:
+            connected = True
+            return {"type": "websocket.connect"}
+        await asyncio.wait_for(closed.wait(), timeout=5)
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close":
+            closed.set()
+
+    await app(scope, receive, send)
+    return sent
 
 
 # the shells

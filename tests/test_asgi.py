@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from shells import AsgiShell, Inner, Reply, Req, asgi_page, call_asgi, scope_of
+from shells import AsgiShell, Inner, Reply, Req, asgi_page, call_asgi, call_websocket, scope_of
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
@@ -372,29 +372,6 @@ def ws_scope(session_id: str | None, origin: str | None, scheme: str = "ws",
             "server": (host, 443 if scheme == "wss" else 80), "client": ("127.0.0.1", 50_000), "subprotocols": []}
 
 
-async def handshake(app: Any, scope: dict[str, Any]) -> list[Message]:
-    """Connect, let the app talk until it closes, and return what it sent."""
-    sent: list[Message] = []
-    closed = asyncio.Event()
-    connected = False
-
-    async def receive() -> Message:
-        nonlocal connected
-        if not connected:
-            connected = True
-            return {"type": "websocket.connect"}
-        await asyncio.wait_for(closed.wait(), timeout=5)
-        return {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "websocket.close":
-            closed.set()
-
-    await app(scope, receive, send)
-    return sent
-
-
 def said(messages: list[Message]) -> str:
     (text,) = [message["text"] for message in messages if message["type"] == "websocket.send"]
     return str(text)
@@ -413,7 +390,7 @@ def test_a_websocket_scope_gets_the_request(auth: Any) -> None:
         await receive()
         await send({"type": "websocket.close", "code": 1000})
 
-    run(handshake(LuciaASGIMiddleware(app, auth), ws_scope(None, "http://localhost")))
+    run(call_websocket(LuciaASGIMiddleware(app, auth), ws_scope(None, "http://localhost")))
     assert type(seen[0]) is AsyncAuthRequest and seen[0].environ["REQUEST_METHOD"] == "WEBSOCKET"
 
 
@@ -425,7 +402,7 @@ def test_a_websocket_scope_gets_the_request(auth: Any) -> None:
     ],
 )
 def test_a_same_site_handshake_is_authenticated(auth: Any, session_id: str, scheme: str, origin: str) -> None:
-    messages = run(handshake(ws_app(auth), ws_scope(session_id, origin, scheme)))
+    messages = run(call_websocket(ws_app(auth), ws_scope(session_id, origin, scheme)))
     assert said(messages) == f"user:{auth.get_session(session_id).user_id}"
     assert accept_headers(messages) == []
 
@@ -445,7 +422,7 @@ def test_a_cross_site_handshake_is_anonymous_and_keeps_the_cookie(
     auth: Any, clock: Clock, session_id: str, scheme: str, origin: str | None
 ) -> None:
     clock.now = IDLE  # a same-site handshake would renew it
-    messages = run(handshake(ws_app(auth), ws_scope(session_id, origin, scheme)))
+    messages = run(call_websocket(ws_app(auth), ws_scope(session_id, origin, scheme)))
     assert said(messages) == "anonymous"
     assert accept_headers(messages) == [], "a cross-site handshake changed the cookie"
     assert auth.get_session(session_id).state == "idle"
@@ -455,7 +432,7 @@ def test_a_trusted_origin_may_open_a_websocket(store: MemoryAdapter, clock: Cloc
     auth = lucia(adapter=store, env="DEV", clock=clock, hash=CHEAP_HASH, trusted_origins=["https://app.example.com"],
                  transform_user_data=lambda row: {"user_id": row["id"]})
     session_id = auth.create_session(auth.create_user("username", "alice")["user_id"]).session_id
-    messages = run(handshake(ws_app(auth), ws_scope(session_id, "https://app.example.com")))
+    messages = run(call_websocket(ws_app(auth), ws_scope(session_id, "https://app.example.com")))
     assert said(messages).startswith("user:")
 
 
@@ -463,7 +440,7 @@ def test_a_renewal_during_the_handshake_goes_out_in_websocket_accept(
     auth: Any, clock: Clock, session_id: str
 ) -> None:
     clock.now = IDLE
-    messages = run(handshake(ws_app(auth), ws_scope(session_id, "http://localhost")))
+    messages = run(call_websocket(ws_app(auth), ws_scope(session_id, "http://localhost")))
     assert said(messages).startswith("user:")
     headers = accept_headers(messages)
     assert [name for name, _ in headers] == [b"Set-Cookie"], "only cookies: no Vary or Cache-Control on a handshake"
@@ -474,7 +451,7 @@ def test_a_renewal_during_the_handshake_goes_out_in_websocket_accept(
 
 
 def test_an_invalid_cookie_is_blanked_in_websocket_accept(auth: Any) -> None:
-    messages = run(handshake(ws_app(auth), ws_scope("C" * 40, "http://localhost")))
+    messages = run(call_websocket(ws_app(auth), ws_scope("C" * 40, "http://localhost")))
     assert said(messages) == "anonymous"
     ((name, value),) = accept_headers(messages)
     assert name == b"Set-Cookie" and value.startswith(b"auth_session=;") and BLANK_EXPIRES.encode() in value
@@ -488,7 +465,7 @@ def test_a_refused_handshake_is_passed_on_untouched(auth: Any, session_id: str) 
         if await scope["lucia.auth"].validate() is None:
             await send(close)
 
-    messages = run(handshake(LuciaASGIMiddleware(app, auth), ws_scope(session_id, "https://evil.example")))
+    messages = run(call_websocket(LuciaASGIMiddleware(app, auth), ws_scope(session_id, "https://evil.example")))
     assert messages == [close] and messages[0] is close
 
 

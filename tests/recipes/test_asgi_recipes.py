@@ -262,7 +262,8 @@ def test_the_dependencies_need_the_middleware(auth: Any) -> None:
 ])
 def test_current_user_on_a_websocket_endpoint(auth: Any, session_id: str, origin: str, expected: str) -> None:
     from fastapi import Depends, FastAPI
-    from test_asgi import handshake, ws_scope
+    from shells import call_websocket
+    from test_asgi import ws_scope
 
     from lucia_wsgi.asgi import LuciaASGIMiddleware
     from lucia_wsgi.fastapi import current_user
@@ -275,5 +276,5 @@ def test_current_user_on_a_websocket_endpoint(auth: Any, session_id: str, origin
         await websocket.send_text("nobody" if user is None else user["username"])
         await websocket.close()
 
-    messages = asyncio.run(handshake(LuciaASGIMiddleware(api, auth), ws_scope(session_id, origin)))
+    messages = asyncio.run(call_websocket(LuciaASGIMiddleware(api, auth), ws_scope(session_id, origin)))
     assert [message["text"] for message in messages if message["type"] == "websocket.send"] == [expected]

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
-from shells import AsgiShell, Req, WsgiShell, call_asgi
+from shells import AsgiShell, Req, WsgiShell, call_asgi, call_websocket
 
 import lucia_wsgi.auth_state
 from lucia_wsgi import AsyncAuth, lucia
@@ -116,21 +116,7 @@ async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def drive(app: Any, scope: dict[str, Any]) -> list[Message]:
     if scope["type"] == "http":
         return (await call_asgi(app, scope)).messages
-    sent: list[Message] = []
-    connected = False
-
-    async def receive() -> Message:
-        nonlocal connected
-        if not connected:
-            connected = True
-            return {"type": "websocket.connect"}
-        return {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
+    return await call_websocket(app, scope)
 
 
 def joined_cookie(scope: dict[str, Any]) -> str:
