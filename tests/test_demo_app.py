@@ -1,41 +1,35 @@
-"""The demo application, driven through WebTest (no server)."""
+"""The demo application, driven through WebTest (no server): sign-up, log-in, profile, devices.
+
+The account flows (email verification, password reset, sign-in codes,
+throttles) are in ``test_demo_flows.py``.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from wsgiref.validate import validator
 
 import pytest
 import webtest
+from demo_support import FORM, ORIGIN, Demo, build, sign_up
 
-CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
-ORIGIN = {"Origin": "http://localhost"}
-FORM = "application/x-www-form-urlencoded"
-
-
-def load_demo() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "demo_app.py"
-    spec = importlib.util.spec_from_file_location("demo_app", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_app = load_demo()
+import demo_app
+import demo_pages
 
 
 @pytest.fixture
-def middleware(tmp_path: Path) -> Iterator[Any]:
-    middleware = demo_app.make_app(tmp_path / "demo.db", hash=CHEAP_HASH)
-    yield middleware
-    middleware.auth.config.user_adapter.close()
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    demo = build(tmp_path / "demo.db")
+    yield demo
+    demo.close()
+
+
+@pytest.fixture
+def middleware(demo: Demo) -> Any:
+    return demo.middleware
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def app(middleware: Any) -> webtest.TestApp:
 @pytest.fixture
 def alice(app: webtest.TestApp) -> webtest.TestApp:
     """``app`` with a signed-up (and signed-in) user alice."""
-    app.post("/signup", {"username": "alice", "password": "correct horse"}, headers=ORIGIN, status=303)
+    sign_up(app, "alice", "alice@example.com", status=303)
     app.reset()  # forget the cookie: tests log in themselves
     return app
 
@@ -60,12 +54,12 @@ def session_cookie(app: webtest.TestApp) -> str:
 
 def test_sign_up_page_shows_the_rules(app: webtest.TestApp) -> None:
     page = app.get("/signup")
-    assert demo_app.USERNAME_RULE in page.text and demo_app.PASSWORD_RULE in page.text
+    assert demo_pages.USERNAME_RULE in page.text and demo_pages.PASSWORD_RULE in page.text
 
 
 def test_sign_up_creates_the_user_and_signs_in(app: webtest.TestApp) -> None:
     form = app.get("/signup").form
-    form["username"], form["password"] = "alice", "correct horse"
+    form["username"], form["email"], form["password"] = "alice", "alice@example.com", "correct horse"
     response = form.submit(headers=ORIGIN, status=303)
     assert response.location.endswith("/profile")
     (set_cookie,) = response.headers.getall("Set-Cookie")
@@ -76,34 +70,45 @@ def test_sign_up_creates_the_user_and_signs_in(app: webtest.TestApp) -> None:
 
 
 def test_duplicate_username_is_refused(alice: webtest.TestApp) -> None:
-    response = alice.post("/signup", {"username": "alice", "password": "another one"}, headers=ORIGIN, status=409)
+    response = sign_up(alice, "alice", "other@example.com", "another one", status=409)
     assert "That username is taken." in response.text
     assert session_cookie(alice) == ""
 
 
 @pytest.mark.parametrize(
-    ("username", "password", "message"),
+    ("username", "email", "password", "message"),
     [
-        pytest.param("al", "long enough", "Username:", id="short-name"),
-        pytest.param("a" * 32, "long enough", "Username:", id="long-name"),
-        pytest.param("Alice", "long enough", "Username:", id="uppercase"),
-        pytest.param("al ice", "long enough", "Username:", id="space"),
-        pytest.param("alice", "short", "Password:", id="short-password"),
-        pytest.param("alice", "x" * 256, "Password:", id="long-password"),
-        pytest.param("alice", "\ufdfa" * 200, "Password:", id="password-past-4096-bytes-under-nfkc"),
+        pytest.param("al", "a@example.com", "long enough", "Username:", id="short-name"),
+        pytest.param("a" * 32, "a@example.com", "long enough", "Username:", id="long-name"),
+        pytest.param("Alice", "a@example.com", "long enough", "Username:", id="uppercase"),
+        pytest.param("al ice", "a@example.com", "long enough", "Username:", id="space"),
+        pytest.param("alice", "a@example.com", "short", "Password:", id="short-password"),
+        pytest.param("alice", "a@example.com", "x" * 256, "Password:", id="long-password"),
+        pytest.param("alice", "a@example.com", "\ufdfa" * 200, "Password:", id="password-past-4096-bytes-under-nfkc"),
+        pytest.param("alice", "", "long enough", "Email address:", id="no-email"),
+        pytest.param("alice", "alice", "long enough", "Email address:", id="email-without-at"),
+        pytest.param("alice", "alice@localhost", "long enough", "Email address:", id="email-undotted-domain"),
+        pytest.param("alice", "alice@-example.com", "long enough", "Email address:", id="email-bad-label"),
+        pytest.param("alice", "a..b@example.com", "long enough", "Email address:", id="email-double-dot"),
+        pytest.param("alice", "a b@example.com", "long enough", "Email address:", id="email-space"),
+        pytest.param("alice", "zoë@example.com", "long enough", "Email address:", id="email-not-ascii"),
+        pytest.param("alice", "alice@\u212aexample.com", "long enough", "Email address:", id="email-kelvin-sign"),
+        pytest.param("alice", "a@example.com\r\nBcc: x@example.com", "long enough", "Email address:",
+                     id="email-header-injection"),
+        pytest.param("alice", "a" * 243 + "@example.com", "long enough", "Email address:", id="email-too-long"),
     ],
 )
 def test_sign_up_rules_are_enforced(
-    app: webtest.TestApp, middleware: Any, username: str, password: str, message: str
+    app: webtest.TestApp, demo: Demo, username: str, email: str, password: str, message: str
 ) -> None:
-    response = app.post("/signup", {"username": username, "password": password}, headers=ORIGIN, status=400)
+    response = sign_up(app, username, email, password, status=400)
     assert message in response.text
-    assert middleware.auth.config.user_adapter.get_user_by_provider_id(f"username:{username}") is None
+    assert demo.mails() == []
+    assert demo.user(username) is None
 
 
 def test_sign_up_escapes_what_it_echoes(app: webtest.TestApp) -> None:
-    response = app.post("/signup", {"username": '"><script>x()</script>', "password": "long enough"},
-                        headers=ORIGIN, status=400)
+    response = sign_up(app, '"><script>x()</script>', "a@example.com", "long enough", status=400)
     assert "<script>x()" not in response.text
     assert "&quot;&gt;&lt;script&gt;x()&lt;/script&gt;" in response.text
 
@@ -153,7 +158,7 @@ def test_every_log_in_failure_gives_the_same_page(
     reference = alice.post("/login", {"username": "nobody-at-all", "password": "x"}, headers=ORIGIN, status=400)
     username = make_user(middleware)
     response = alice.post("/login", {"username": username, "password": password}, headers=ORIGIN, status=400)
-    assert demo_app.LOGIN_FAILED in response.text
+    assert demo_pages.LOGIN_FAILED in response.text
     assert response.text == reference.text
     assert session_cookie(alice) == ""
 
@@ -177,6 +182,8 @@ def test_every_log_in_failure_gives_the_same_page(
 )
 @pytest.mark.parametrize("path", [pytest.param("/login", id="login"), pytest.param("/signup", id="signup")])
 def test_bad_form_input_is_a_clean_400(app: webtest.TestApp, path: str, body: bytes, content_type: str) -> None:
+    if path == "/signup" and content_type == FORM and body:  # the same fault, in a form that has an email field
+        body += b"&email=a%40example.com"
     response = app.post(path, body, content_type=content_type, headers=ORIGIN, status=400)
     assert response.content_type == "text/html"
     assert "Bad request" in response.text
@@ -184,7 +191,7 @@ def test_bad_form_input_is_a_clean_400(app: webtest.TestApp, path: str, body: by
 
 @pytest.mark.parametrize("path", ["/login", "/signup", "/logout"])
 def test_cross_site_form_posts_are_refused(app: webtest.TestApp, middleware: Any, path: str) -> None:
-    response = app.post(path, {"username": "mallory", "password": "long enough"},
+    response = app.post(path, {"username": "mallory", "email": "m@example.com", "password": "long enough"},
                         headers={"Origin": "https://evil.example"}, status=403)
     assert "Set-Cookie" not in response.headers
     assert middleware.auth.config.user_adapter.get_user_by_provider_id("username:mallory") is None
@@ -202,7 +209,8 @@ def test_plain_form_log_out(alice: webtest.TestApp, middleware: Any) -> None:
     alice.post("/login", {"username": "alice", "password": "correct horse"}, headers=ORIGIN, status=303)
     session_id = session_cookie(alice)
     profile = alice.get("/profile")
-    response = profile.forms[0].submit(headers=ORIGIN, status=303)
+    (form,) = [form for form in profile.forms.values() if form.action == "/logout"]
+    response = form.submit(headers=ORIGIN, status=303)
     assert response.location.endswith("/login")
     assert session_cookie(alice) == ""
     assert middleware.auth.config.session_adapter.get_session(session_id) is None
@@ -239,19 +247,19 @@ def test_unknown_page_and_wrong_method(app: webtest.TestApp) -> None:
 
 
 def test_tables_are_created_on_first_start_and_kept(tmp_path: Path) -> None:
-    first = demo_app.make_app(tmp_path / "demo.db", hash=CHEAP_HASH)
-    webtest.TestApp(first).post("/signup", {"username": "alice", "password": "correct horse"},
-                                headers=ORIGIN, status=303)
-    first.auth.config.user_adapter.close()
-    second = demo_app.make_app(tmp_path / "demo.db", hash=CHEAP_HASH)
-    webtest.TestApp(second).post("/login", {"username": "alice", "password": "correct horse"},
-                                 headers=ORIGIN, status=303)
-    second.auth.config.user_adapter.close()
+    first = build(tmp_path / "demo.db")
+    sign_up(webtest.TestApp(first.middleware), "alice", "alice@example.com", status=303)
+    first.close()
+    second = build(tmp_path / "demo.db")
+    webtest.TestApp(second.middleware).post("/login", {"username": "alice", "password": "correct horse"},
+                                            headers=ORIGIN, status=303)
+    assert second.user("alice")["email"] == "alice@example.com"  # type: ignore[index]
+    second.close()
 
 
 def test_command_line_defaults() -> None:
     args = demo_app.parse_args([])
-    assert (args.db, args.host, args.port) == ("demo.db", "127.0.0.1", 8000)
+    assert (args.db, args.host, args.port, args.smtp, args.base_url) == ("demo.db", "127.0.0.1", 8000, None, None)
     args = demo_app.parse_args(["--db", "x.db", "--host", "0.0.0.0", "--port", "9000"])
     assert (args.db, args.host, args.port) == ("x.db", "0.0.0.0", 9000)
 
@@ -353,24 +361,20 @@ def test_devices_with_one_device_offers_no_sign_out(alice_user: None, app: webte
     assert [form.action for form in profile.forms.values()] == ["/logout"]
 
 
-def test_this_device_stays_marked_across_a_renewal(tmp_path: Path) -> None:
-    now = [int(time.time() * 1000)]  # real time: the cookie jar drops cookies that expired by the wall clock
-    middleware = demo_app.make_app(tmp_path / "clocked.db", hash=CHEAP_HASH, clock=lambda: now[0])
-    try:
-        create_user(middleware, "carol")
-        a = signed_in_device(middleware, AGENT_A, "198.51.100.7", "carol")
-        signed_in_device(middleware, AGENT_B, "203.0.113.9", "carol")
-        old_cookie = session_cookie(a)
-        now[0] += 25 * 3600 * 1000  # past the active period: this request renews
-        profile = a.get("/profile")
-        assert session_cookie(a) != old_cookie
-        current, _ = device_items(profile)
-        assert current.has_attr("data-current") and facts(current)["User agent"].text == AGENT_A
-        assert len(device_items(profile)) == 2
-        signed_in, last_seen = (facts(current)[label].find("time")["datetime"] for label in ("Signed in", "Last seen"))
-        assert datetime.fromisoformat(last_seen) - datetime.fromisoformat(signed_in) == timedelta(hours=25)
-    finally:
-        middleware.auth.config.user_adapter.close()
+def test_this_device_stays_marked_across_a_renewal(demo: Demo) -> None:
+    middleware = demo.middleware
+    create_user(middleware, "carol")
+    a = signed_in_device(middleware, AGENT_A, "198.51.100.7", "carol")
+    signed_in_device(middleware, AGENT_B, "203.0.113.9", "carol")
+    old_cookie = session_cookie(a)
+    demo.clock.advance(timedelta(hours=25))  # past the active period: this request renews
+    profile = a.get("/profile")
+    assert session_cookie(a) != old_cookie
+    current, _ = device_items(profile)
+    assert current.has_attr("data-current") and facts(current)["User agent"].text == AGENT_A
+    assert len(device_items(profile)) == 2
+    signed_in, last_seen = (facts(current)[label].find("time")["datetime"] for label in ("Signed in", "Last seen"))
+    assert datetime.fromisoformat(last_seen) - datetime.fromisoformat(signed_in) == timedelta(hours=25)
 
 
 def test_sign_out_ends_that_device_only(two_devices: tuple[webtest.TestApp, webtest.TestApp], middleware: Any) -> None:
@@ -502,7 +506,7 @@ def test_devices_escape_a_hostile_user_agent(alice_user: None, middleware: Any) 
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in profile.text
     _, other = device_items(profile)
     assert facts(other)["User agent"].text == hostile
-    csp = demo_app.SECURITY_HEADERS["Content-Security-Policy"]
+    csp = demo_pages.SECURITY_HEADERS["Content-Security-Policy"]
     assert profile.headers["Content-Security-Policy"] == csp and "unsafe-inline" not in csp
     assert [script.get("src") for script in profile.html.find_all("script")] == ["/static/demo.js"]
 

@@ -1,10 +1,13 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright.
 
 Starts ``demo_app.py`` on a free port with a fresh database, then walks the
-whole flow a user would, and the Devices section with two browser contexts
-signed in as one user. Never downloads a browser: without ``chromium`` on
-``PATH`` (``conftest.require_tool``) or the ``playwright`` package the test is
-skipped, or fails under ``LUCIA_REQUIRE_SERVICES=1`` (CI).
+whole flow a user would, the Devices section with two browser contexts
+signed in as one user, and the account flows (verification link, password
+reset, sign-in codes) with the demo's mail read from a real SMTP server
+(``tests/smtp_server.py``) it is pointed at with ``--smtp``. Never downloads
+a browser: without ``chromium`` on ``PATH`` (``conftest.require_tool``) or the
+``playwright`` package the test is skipped, or fails under
+``LUCIA_REQUIRE_SERVICES=1`` (CI).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import re
 import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import require_tool, service_unavailable
+from smtp_server import Mailbox, smtp_server
 
 pytestmark = pytest.mark.browser
 
@@ -36,13 +42,14 @@ STARTUP_SECONDS = 30
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """The demo's base URL, served by waitress in a child process."""
-    log = (tmp_path / "demo.log").open("wb")
+@contextmanager
+def demo_server(directory: Path, *options: str) -> Iterator[str]:
+    """The demo's base URL, served by waitress in a child process started with ``options``."""
+    log = (directory / "demo.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, str(DEMO), "--db", str(tmp_path / "demo.db"), "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=log, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [sys.executable, str(DEMO), "--db", str(directory / "demo.db"), "--host", "127.0.0.1", "--port", "0",
+         *options],
+        stdout=subprocess.PIPE, stderr=log, cwd=directory, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
     try:
@@ -52,7 +59,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         if match is None:
             process.kill()
             process.wait()
-            pytest.fail(f"demo_app.py did not start: {line!r} {(tmp_path / 'demo.log').read_text()!r}")
+            pytest.fail(f"demo_app.py did not start: {line!r} {(directory / 'demo.log').read_text()!r}")
         yield f"http://127.0.0.1:{match.group(1)}"
     finally:
         if process.poll() is None:
@@ -60,6 +67,20 @@ def server(tmp_path: Path) -> Iterator[str]:
             process.wait(timeout=10)
         process.stdout.close()
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The demo, printing its mail (the default)."""
+    with demo_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def mail_server(tmp_path: Path) -> Iterator[tuple[str, Mailbox]]:
+    """The demo, sending its mail to a local SMTP server, and that server's mailbox."""
+    with smtp_server() as (port, mailbox), demo_server(tmp_path, "--smtp", f"smtp://127.0.0.1:{port}") as url:
+        yield url, mailbox
 
 
 @pytest.fixture
@@ -85,14 +106,20 @@ def fill_and_submit(page: Any, username: str, password: str, button: str) -> Non
     page.get_by_role("button", name=button).click()
 
 
+def sign_up(page: Any, username: str, password: str = "correct horse battery") -> None:
+    """Sign up as ``username`` with the address ``username@example.com``, landing on the profile."""
+    page.goto("/signup")
+    page.fill("#email", f"{username}@example.com")
+    fill_and_submit(page, username, password, "Create account")
+
+
 def test_sign_up_use_and_sign_out_in_chromium(server: str, browser: Any) -> None:
     context = browser.new_context(base_url=server)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 
     # sign up: lands on the profile, signed in
-    page.goto("/signup")
-    fill_and_submit(page, "alice", "correct horse battery", "Create account")
+    sign_up(page, "alice")
     page.wait_for_url(f"{server}/profile")
     assert page.text_content("#username") == "alice"
     assert "UTC" in (page.text_content("#expires") or "")
@@ -141,8 +168,7 @@ def test_sign_out_without_javascript_uses_the_plain_form(server: str, browser: A
     context = browser.new_context(base_url=server, java_script_enabled=False)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.goto("/signup")
-    fill_and_submit(page, "bob", "correct horse battery", "Create account")
+    sign_up(page, "bob")
     page.wait_for_url(f"{server}/profile")
     assert len(session_cookies(context)) == 1
 
@@ -174,8 +200,7 @@ def test_devices_sign_out_another_browser_in_chromium(server: str, browser: Any)
     a, b = context_a.new_page(), context_b.new_page()
 
     # A signs up, B logs in as the same user
-    a.goto("/signup")
-    fill_and_submit(a, "carol", "correct horse battery", "Create account")
+    sign_up(a, "carol")
     a.wait_for_url(f"{server}/profile")
     b.goto("/login")
     fill_and_submit(b, "carol", "correct horse battery", "Log in")
@@ -222,3 +247,160 @@ def test_devices_sign_out_another_browser_in_chromium(server: str, browser: Any)
     assert a.text_content("#username") == "carol"
     context_a.close()
     context_b.close()
+
+
+# The account flows, with the mail read from the SMTP server the demo sends to.
+
+MAIL_SECONDS = 15
+
+
+def mail_to(mailbox: Mailbox, address: str, count: int) -> str:
+    """The text of the ``count``-th message to ``address``, once it has arrived."""
+    deadline = time.monotonic() + MAIL_SECONDS
+    while True:
+        received = [item for item in mailbox.received if item.rcpt_tos == [address]]
+        if len(received) >= count:
+            text = received[count - 1].message.get_content()
+            assert isinstance(text, str)
+            return text
+        if time.monotonic() > deadline:
+            pytest.fail(f"no message {count} to {address} within {MAIL_SECONDS} s: {len(received)} arrived")
+        time.sleep(0.05)
+
+
+def link_in(text: str, server: str) -> str:
+    (link,) = re.findall(r"http://\S+", text)
+    assert link.startswith(f"{server}/")  # the demo's own address, never a Host header's
+    return link
+
+
+def code_in(text: str) -> str:
+    (code,) = re.findall(r"\b[0-9]{8}\b", text)
+    return code
+
+
+def new_context(browser: Any, server: str, **options: Any) -> Any:
+    context = browser.new_context(base_url=server, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+def test_sign_up_and_verify_the_address_in_chromium(mail_server: tuple[str, Mailbox], browser: Any) -> None:
+    server, mailbox = mail_server
+    page = new_context(browser, server).new_page()
+    sign_up(page, "dana")
+    page.wait_for_url(f"{server}/profile")
+    assert page.text_content("#email") == "dana@example.com"
+    assert page.text_content("#email-status") == "email not verified"
+    first = mail_to(mailbox, "dana@example.com", 1)
+    assert "Confirm" in str(mailbox.received[0].message["Subject"])
+
+    # re-sending: two more links, then the friendly 429 with Retry-After
+    for count in (2, 3):
+        page.get_by_role("button", name="Resend the link").click()
+        page.wait_for_selector("text=We sent a new link to dana@example.com.")
+        mail_to(mailbox, "dana@example.com", count)
+        page.goto("/profile")
+    with page.expect_response(f"{server}/verify-email/resend") as resend:
+        page.get_by_role("button", name="Resend the link").click()
+    assert resend.value.status == 429
+    wait = resend.value.headers["retry-after"]  # up to 5 minutes: one link more every 5, on a real clock
+    assert 240 < int(wait) <= 300
+    assert f"Please wait {wait} seconds" in (page.text_content("[role=alert]") or "")
+
+    # the first link verifies the address; the profile says so, with no button
+    page.goto(link_in(first, server))
+    assert page.text_content("#confirmed") == "dana@example.com is confirmed."
+    page.goto("/profile")
+    assert page.text_content("#email-status") == "verified"
+    assert page.get_by_role("button", name="Resend the link").count() == 0
+    page.goto(link_in(first, server))  # once only
+    assert "This link was used or has expired." in (page.text_content("body") or "")
+    page.context.close()
+
+
+def test_forgot_password_reset_signs_the_attacker_out_in_chromium(
+    mail_server: tuple[str, Mailbox], browser: Any,
+) -> None:
+    server, mailbox = mail_server
+    victim_context = new_context(browser, server)
+    attacker_context = new_context(browser, server, user_agent=AGENT_B)
+    victim, attacker = victim_context.new_page(), attacker_context.new_page()
+    sign_up(victim, "erin", "old password 123")
+    victim.wait_for_url(f"{server}/profile")
+    victim.get_by_role("button", name="Log out").click()
+    victim.wait_for_url(f"{server}/login")
+    attacker.goto("/login")  # the attacker has the old password
+    fill_and_submit(attacker, "erin", "old password 123", "Log in")
+    attacker.wait_for_url(f"{server}/profile")
+
+    # the victim asks for a link from the log-in page, opens it, sets a new password
+    victim.get_by_role("link", name="Forgot your password?").click()
+    victim.fill("#account", "erin@example.com")
+    victim.get_by_role("button", name="Email me a reset link").click()
+    victim.wait_for_selector("h1:has-text('Check your mail')")
+    link = link_in(mail_to(mailbox, "erin@example.com", 2), server)  # after the verification mail
+    victim.goto(link)
+    victim.fill("#password", "new password 456")
+    victim.get_by_role("button", name="Set new password").click()
+    victim.wait_for_url(f"{server}/profile")
+    assert victim.text_content("#username") == "erin"
+    (this_device,) = victim.locator("#devices > li").all()
+    assert this_device.get_attribute("data-current") is not None  # the attacker's device is gone
+
+    # the attacker's session is over, and the old password with it
+    attacker.reload()
+    assert attacker.url == f"{server}/login"
+    assert session_cookies(attacker_context) == []
+    fill_and_submit(attacker, "erin", "old password 123", "Log in")
+    attacker.wait_for_selector("[role=alert]")
+    assert attacker.text_content("[role=alert]") == "Invalid username or password."
+
+    # the link worked once
+    victim.goto(link)
+    victim.fill("#password", "a third password")
+    victim.get_by_role("button", name="Set new password").click()
+    victim.wait_for_selector("text=This link was used or has expired.")
+    victim_context.close()
+    attacker_context.close()
+
+
+def test_sign_in_code_cut_off_after_five_wrong_then_a_fresh_one_works_in_chromium(
+    mail_server: tuple[str, Mailbox], browser: Any,
+) -> None:
+    server, mailbox = mail_server
+    context = new_context(browser, server)
+    page = context.new_page()
+    sign_up(page, "fran")  # codes go to verified addresses only: verify first, then log out
+    page.wait_for_url(f"{server}/profile")
+    page.goto(link_in(mail_to(mailbox, "fran@example.com", 1), server))
+    page.goto("/profile")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{server}/login")
+
+    page.get_by_role("link", name="Email me a sign-in code").click()
+    page.fill("#email", "fran@example.com")
+    page.get_by_role("button", name="Email me a code").click()
+    page.wait_for_selector("#code")
+    code = code_in(mail_to(mailbox, "fran@example.com", 2))
+    wrong = f"{(int(code) + 1) % 10**8:08d}"
+    for _ in range(5):
+        page.fill("#code", wrong)
+        with page.expect_response(f"{server}/signin-code/verify") as guess:
+            page.get_by_role("button", name="Sign in").click()
+        assert guess.value.status == 400
+        assert page.text_content("[role=alert]") == "That code is not right."
+    page.fill("#code", code)  # the right one, after five wrong: too late
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=Too many wrong codes: this one no longer works.")
+    assert session_cookies(context) == []
+
+    page.get_by_role("button", name="Request a new code").click()
+    page.wait_for_selector("#code")
+    fresh = code_in(mail_to(mailbox, "fran@example.com", 3))
+    page.fill("#code", fresh)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/profile")
+    assert page.text_content("#username") == "fran"
+    assert len(session_cookies(context)) == 1
+    context.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,12 +18,14 @@ from urllib.parse import parse_qsl
 
 import pytest
 import webtest
+from demo_support import ORIGIN, Demo, answer, build, code_in, link_in, sign_up
 from shells import Answer, Client, Shell
 
 import demo_app
 from demo_app import LOGIN_FAILED, make_app
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.mail import MemorySender
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import FaultyAdapter
 
@@ -205,10 +208,14 @@ def test_session_fixation_through_log_in(world: tuple[Client, Auth, FaultyAdapte
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[webtest.TestApp, Any]]:
-    app = make_app(tmp_path / "demo.db", hash=FAST_HASH)
+    app: Any = make_app(tmp_path / "demo.db", hash=FAST_HASH, mail=MemorySender())
     test_app = webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
     yield test_app, app.auth
+    app.app.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+SIGN_UP = b"username=alice&email=alice%40example.com&password=alice-password"
 
 
 def demo_post(app: webtest.TestApp, path: str, body: bytes, **headers: str) -> Any:
@@ -228,6 +235,8 @@ def test_demo_answers_unencodable_input_with_400(demo: tuple[webtest.TestApp, An
                                                  tally: Tally) -> None:
     tally.add("attacks")
     app, _ = demo
+    if path == "/signup":  # the same fault in a sign-up form with all its fields
+        body += b"&email=alice%40example.com"
     response = demo_post(app, path, body)
     assert response.status_int == 400
     assert set_cookies(response) == []
@@ -258,9 +267,10 @@ def test_demo_never_answers_500_when_a_decoder_yields_a_lone_surrogate(
     turn a lone surrogate into a 500 (a store's ``UnicodeEncodeError``)."""
     tally.add("attacks")
     app, auth = demo
-    assert demo_post(app, "/signup", b"username=alice&password=alice-password").status_int == 303
+    assert demo_post(app, "/signup", SIGN_UP).status_int == 303
     app.reset()
-    monkeypatch.setattr(demo_app, "read_form", lambda request, names: decoder(request.body))
+    monkeypatch.setattr(demo_app, "read_form", lambda request, names: {"email": "bob@example.com",
+                                                                      **decoder(request.body)})
     username, password = (surrogate, "alice-password") if field == "username" else ("alice", surrogate * 3)
     body = template % (username.encode(), password.encode())
     before = snapshot(auth.config.user_adapter)
@@ -272,7 +282,7 @@ def test_demo_never_answers_500_when_a_decoder_yields_a_lone_surrogate(
 
 def test_demo_gives_one_log_in_message_whatever_failed(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:
     app, auth = demo
-    assert demo_post(app, "/signup", b"username=alice&password=alice-password").status_int == 303
+    assert demo_post(app, "/signup", SIGN_UP).status_int == 303
     store = auth.config.user_adapter
     store.set_user("nopass", {"provider_id": "username:nopass", "hashed_password": None, "username": "nopass"})
     store.set_user("old", {"provider_id": "username:old", "hashed_password": "$2a$10$" + "x" * 53, "username": "old"})
@@ -298,7 +308,7 @@ def test_demo_gives_one_log_in_message_whatever_failed(demo: tuple[webtest.TestA
 def test_demo_cross_site_logout_is_refused(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:
     tally.add("attacks")
     app, auth = demo
-    signed_up = demo_post(app, "/signup", b"username=alice&password=alice-password")
+    signed_up = demo_post(app, "/signup", SIGN_UP)
     session_id = set_cookies(signed_up)[0].split(";")[0].split("=", 1)[1]
     app.reset()
     cookie = {"Cookie": f"auth_session={session_id}"}
@@ -307,3 +317,85 @@ def test_demo_cross_site_logout_is_refused(demo: tuple[webtest.TestApp, Any], ta
     assert set_cookies(response) == []
     assert auth.validate_session(session_id).user_id
     assert app.get("/logout", headers=cookie, expect_errors=True).status_int == 405
+
+
+# Enumeration through the demo's "forgot password" and sign-in code forms.
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> Iterator[Demo]:
+    demo = build(tmp_path / "flows.db")
+    yield demo
+    demo.close()
+
+
+def forgot(browser: webtest.TestApp, account: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    return answer(browser.post("/forgot-password", {"account": account}, headers=ORIGIN, status=200))
+
+
+def test_demo_reset_form_does_not_tell_whether_an_account_exists(flows: Demo, tally: Tally) -> None:
+    """The same status, headers and body, byte for byte, before and after the account exists, and when
+    its own limit of links has run out."""
+    browser = flows.browser("198.51.100.40")
+    before = {account: forgot(browser, account) for account in ("carol", "carol@example.com")}
+    assert flows.mails() == []  # their jobs ran, and found no account
+    sign_up(flows.browser(), "carol", "carol@example.com", status=303)
+    after = {account: forgot(browser, account) for account in ("carol", "carol@example.com")}
+    assert after == before
+    assert before["carol"] == before["carol@example.com"] == forgot(browser, "nobody@example.com")
+    other = flows.browser("198.51.100.41")
+    assert forgot(other, "carol") == forgot(other, "carol") == before["carol"]  # the 4th link is not sent
+    tally.add("attacks", 8)
+    assert [mail.subject for mail in flows.mails_to("carol@example.com")] == [
+        "Confirm your email address", *["Reset your password"] * 3]
+
+
+def test_demo_reset_form_does_no_account_work_on_the_request(flows: Demo, monkeypatch: pytest.MonkeyPatch,
+                                                             tally: Tally) -> None:
+    """The request only queues the job: look-up, link and mail happen in the outbox, for everyone alike."""
+    sign_up(flows.browser(), "carol", "carol@example.com", status=303)
+    demo = flows.middleware.app
+    looked_up: list[str] = []
+    for owner, name in ((demo, "user_by_email"), (flows.auth, "get_user_by_provider_id")):
+        original = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *args, original=original, **kwargs: (
+            looked_up.append(threading.current_thread().name), original(*args, **kwargs))[1])
+    flows.mails()
+    held = threading.Event()
+    demo.outbox.put(held.wait)
+    try:
+        browser = flows.browser()
+        for account in ("carol", "carol@example.com", "nobody", "nobody@example.com"):
+            forgot(browser, account)
+        assert looked_up == []
+        assert demo.adapter.connection.execute(
+            "SELECT count(*) FROM lucia_token WHERE kind = 'reset-password'").fetchone()[0] == 0
+    finally:
+        held.set()
+    assert len(flows.mails_to("carol@example.com")) == 1 + 2
+    assert set(looked_up) == {"demo-outbox"} and len(looked_up) == 4
+    tally.add("attacks", 4)
+
+
+def test_demo_sign_in_code_forms_do_not_tell_whether_an_account_exists(flows: Demo, tally: Tally) -> None:
+    """Asking for a code, and a wrong guess, answer byte for byte the same before the account exists."""
+    browser = flows.browser("198.51.100.42")
+    email = "dave@example.com"
+
+    def ask() -> Any:
+        return answer(browser.post("/signin-code", {"email": email}, headers=ORIGIN, status=200))
+
+    def guess(code: str) -> Any:
+        return answer(browser.post("/signin-code/verify", {"email": email, "code": code}, headers=ORIGIN,
+                                   status=400))
+
+    before = ask(), guess("00000000")
+    assert flows.mails() == []
+    dave = flows.browser()
+    sign_up(dave, "dave", email, status=303)
+    dave.get(link_in(flows.mails_to(email)[-1]), status=200)
+    asked = ask()
+    while code_in(flows.mails_to(email)[-1]) == "00000000":  # the guess must be wrong: 1 in 10**8
+        ask()
+    assert (asked, guess("00000000")) == before
+    tally.add("attacks", 2)

@@ -17,6 +17,7 @@ The CI profile runs 200 examples per test; ``python -m pytest tests/security
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from demo_app import make_app
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.cookies import read_cookie
+from lucia_wsgi.mail import MemorySender
 from lucia_wsgi.testing import call_wsgi
 
 from .support import FAST_HASH, Clock, Tally, tiny_app
@@ -36,6 +38,8 @@ from .world import ACTIVE, DEAD, IDLE, NOW, fill
 LATIN1 = st.characters(max_codepoint=255, exclude_categories=("Cs",))
 TOKENS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "post", "get", "", "X"]
 PATHS = ["/", "/login", "/signup", "/profile", "/logout", "/devices/sign-out", "/devices/sign-out-others",
+         "/forgot-password", "/reset-password", "/signin-code", "/signin-code/verify", "/verify-email",
+         "/verify-email/resend",
          "/static/style.css", "/page", "/api/auth", "/api/auth/",
          "/api/auth/user", "/api/auth/logout", "/api/auth/client.js", "/api/authx", "/api/auth/user/",
          "/api/auth//user", "/API/AUTH/USER", "/api/auth/user%00", "/api/auth/../auth/user"]
@@ -48,7 +52,10 @@ CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/json", "multi
 FORMS = [b"username=alice&password=alice-pw", b"username=alice&password=wrong", b"username=&password=",
          b"username=alice", b"username=a&username=b&password=c", b"password=%ED%A0%80&username=x", b"=&=&&",
          b'{"username": "alice"}', b"username=" + b"a" * 20_000, b"device_id=0123456789abcdef0123", b"device_id=",
-         b""]
+         b"", b"username=eve&email=eve%40example.com&password=eve-password", b"account=alice", b"account=%FF",
+         b"email=alice%40example.com", b"email=alice%40example.com&code=12345678", b"email=%3Cb%3E&code=1",
+         b"token=" + b"A" * 43 + b"&password=long-enough", b"token=%00&password=x"]
+QUERIES = ["token=" + "A" * 43 + "&email=alice%40example.com", "token=%ED%A0%80", "token=a&token=b", "token=x"]
 
 
 def header_text() -> st.SearchStrategy[str]:
@@ -69,7 +76,7 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
         "REQUEST_METHOD": draw(st.one_of(st.sampled_from(TOKENS), st.text(LATIN1, max_size=10))),
         "SCRIPT_NAME": "",
         "PATH_INFO": draw(st.one_of(st.sampled_from(PATHS), st.text(LATIN1, max_size=40).map(lambda p: "/" + p))),
-        "QUERY_STRING": draw(header_text()),
+        "QUERY_STRING": draw(st.one_of(st.sampled_from(QUERIES), header_text())),
         "SERVER_NAME": "localhost",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -134,11 +141,12 @@ def test_fuzz_middleware_never_fails(environ: dict[str, Any], env: str, trust_pr
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     path: Path = tmp_path_factory.mktemp("demo") / "demo.db"
-    app = make_app(path, hash=FAST_HASH, clock=Clock(NOW))
+    app: Any = make_app(path, hash=FAST_HASH, clock=Clock(NOW), mail=MemorySender())
     fill(app.auth.config.user_adapter)
-    return app
+    yield app
+    app.app.close()
 
 
 @given(environ=environs())
