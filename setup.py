@@ -36,9 +36,10 @@ setup(
             "Beaker>=1.12",
             "Django>=4.2",
             "pyramid>=2",
+            "matplotlib>=3.7",
         ],
         "bench": ["Django>=4.2", "Flask>=2.3", "Flask-Login>=0.6", "Beaker>=1.12", "gunicorn>=21",
-                  "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5"],
+                  "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5", "matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["lucia-wsgi = lucia_wsgi.cli:main"]},
     classifiers=[

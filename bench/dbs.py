@@ -84,18 +84,20 @@ def working_copy(n: int, directory: Path) -> Path:
     return target
 
 
-def add_idle_sessions(path: Path, count: int, now_ms: int, tag: str = "idle") -> list[str]:
+def add_idle_sessions(path: Path, count: int, now_ms: int, tag: str = "idle", first_user: int = 0) -> list[str]:
     """Insert ``count`` sessions due for renewal at ``now_ms`` (one per user); returns their ids.
 
-    They went idle an hour ago and stay idle for a day, each on its own user,
-    so the renewal's dead-session sweep reads one or two rows per user. Each
-    ``tag`` gives a different set of ids.
+    They went idle an hour ago and stay idle for a day, each on its own user
+    (users ``first_user``, ``first_user + 1``, ... wrapping around), so the
+    renewal's dead-session sweep reads one or two rows per user while pools
+    fit the users. Each ``tag`` gives a different set of ids.
     """
     ids = [hashlib.sha1(f"{tag}-{i}".encode("ascii")).hexdigest() for i in range(count)]
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         total = conn.execute('SELECT count(*) FROM "user"').fetchone()[0]
-        rows = [(sid, user_id(i % total), now_ms - 3_600_000, now_ms + _DAY_MS) for i, sid in enumerate(ids)]
+        rows = [(sid, user_id((first_user + i) % total), now_ms - 3_600_000, now_ms + _DAY_MS)
+                for i, sid in enumerate(ids)]
         conn.execute("BEGIN")
         conn.executemany('INSERT INTO "session" (id, user_id, expires, idle_expires) VALUES (?, ?, ?, ?)', rows)
         conn.execute("COMMIT")

@@ -6,11 +6,14 @@ under the key prefix ``lucia_bench:`` of ``$LUCIA_BENCH_REDIS``), kept
 between runs and rebuilt when the size differs.
 
 * PostgreSQL: ``validate_user()`` (one JOIN through the adapter's pool) vs a
-  floor of ``http.cookies`` + one psycopg primary-key lookup on ``session``
-  over a plain connection (one per thread; psycopg prepares it after 5 uses).
+  floor of a ``str.split`` cookie scan + the adapter's JOIN query over a plain
+  psycopg connection (one per thread; psycopg prepares it after 5 uses).
 * Redis (sessions only): ``validate()`` with the view reading
-  ``session.user_id`` vs a floor of ``http.cookies`` + one redis-py ``GET`` of
-  the session key + ``json.loads``. The user store (SQLite) is not on either path.
+  ``session.user_id`` vs a floor of a ``str.split`` cookie scan + one redis-py
+  ``GET`` of the session key + ``json.loads``. The user store (SQLite) is not
+  on either path.
+
+Each row runs with both headers of :mod:`bench.headers`.
 """
 
 from __future__ import annotations
@@ -19,16 +22,15 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
 
 from . import dbs
-from .apps import COOKIE_NAME, make_auth, make_lucia_app, respond
-from .cases import cookie_header, expect_body, repeat
-from .harness import Case, Environ, Skip, base_environ
+from .apps import COOKIE_NAME, make_auth, make_lucia_app, respond, split_cookie
+from .cases import expect_body, per_header, signed_in, skipped
+from .harness import Case, Environ, Skip
 
 __all__ = ["postgres_cases", "redis_cases", "POSTGRES_URL", "REDIS_URL"]
 
@@ -40,13 +42,8 @@ _DAY_MS = 86_400_000
 App = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
-def _cookie(header: str) -> str:
-    morsel = SimpleCookie(header).get(COOKIE_NAME)
-    return "" if morsel is None else morsel.value
-
-
 def _skip(floor_key: str, floor_label: str, key: str, label: str, reason: str, kind: str) -> list[Case | Skip]:
-    return [Skip(floor_key, floor_label, reason, kind, floor_key), Skip(key, label, reason, kind, floor_key)]
+    return [*skipped(floor_key, floor_label, reason, kind, floor_key), *skipped(key, label, reason, kind, floor_key)]
 
 
 def _rows(n: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -76,13 +73,14 @@ def _fill_postgres(psycopg: Any, n: int) -> None:
 
 def _postgres_floor(psycopg: Any) -> App:
     local = threading.local()
-    query = f'SELECT id, user_id, expires, idle_expires FROM {SCHEMA}."session" WHERE id = %s'
+    query = (f'SELECT s.id, s.user_id, s.expires, s.idle_expires, u.* FROM {SCHEMA}."session" AS s '
+             f'JOIN {SCHEMA}."user" AS u ON u.id = s.user_id WHERE s.id = %s')
 
     def floor_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = psycopg.connect(POSTGRES_URL, autocommit=True)
-        session_id = _cookie(environ.get("HTTP_COOKIE", ""))
+        session_id = split_cookie(environ.get("HTTP_COOKIE", ""))
         row = conn.execute(query, (session_id,)).fetchone() if session_id else None
         return respond(start_response, "anonymous" if row is None else row[1])
 
@@ -92,7 +90,7 @@ def _postgres_floor(psycopg: Any) -> App:
 def postgres_cases(n: int) -> list[Case | Skip]:
     """The psycopg floor and lucia_wsgi on ``PostgresAdapter`` (``n`` sessions)."""
     floor_key, key = "floor.postgres", "lucia.postgres"
-    floor_label, label = "floor: http.cookies + psycopg PK lookup", f"lucia validate_user, PostgreSQL ({n:,})"
+    floor_label, label = "floor: str.split + psycopg session JOIN user", f"lucia validate_user, PostgreSQL ({n:,})"
     try:
         import psycopg
 
@@ -108,12 +106,11 @@ def postgres_cases(n: int) -> list[Case | Skip]:
     adapter.create_tables(user_attributes={"username": "TEXT"})
     _fill_postgres(psycopg, n)
     i = n // 2
-    environ = base_environ(cookie=cookie_header(COOKIE_NAME, dbs.session_id(i)))
+    me, check = signed_in(COOKIE_NAME, dbs.session_id(i)), expect_body(dbs.user_id(i))
     return [
-        Case(floor_key, floor_label, _postgres_floor(psycopg), repeat(environ), expect_body(dbs.user_id(i)),
-             floor=floor_key),
-        Case(key, label, make_lucia_app(make_auth(adapter)), repeat(environ), expect_body(dbs.user_id(i)),
-             floor=floor_key, note="PostgresAdapter, pool of up to 4 connections"),
+        *per_header(floor_key, floor_label, _postgres_floor(psycopg), me, check, floor_key),
+        *per_header(key, label, make_lucia_app(make_auth(adapter)), me, check, floor_key,
+                    note="PostgresAdapter, pool of up to 4 connections"),
     ]
 
 
@@ -137,7 +134,7 @@ def _fill_redis(client: Any, n: int) -> None:
 
 def _redis_floor(client: Any) -> App:
     def floor_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
-        session_id = _cookie(environ.get("HTTP_COOKIE", ""))
+        session_id = split_cookie(environ.get("HTTP_COOKIE", ""))
         value = client.get(PREFIX + "session:" + session_id) if session_id else None
         return respond(start_response, "anonymous" if value is None else json.loads(value)["user_id"])
 
@@ -152,7 +149,7 @@ def _session_view(environ: Environ, start_response: Callable[..., Any]) -> Itera
 def redis_cases(n: int, user_db: Path) -> list[Case | Skip]:
     """The redis-py floor and lucia_wsgi on ``RedisSessionAdapter`` (``n`` sessions)."""
     floor_key, key = "floor.redis", "lucia.redis"
-    floor_label, label = "floor: http.cookies + redis-py GET", f"lucia validate, Redis sessions ({n:,})"
+    floor_label, label = "floor: str.split + redis-py GET", f"lucia validate, Redis sessions ({n:,})"
     try:
         import redis
 
@@ -169,10 +166,9 @@ def redis_cases(n: int, user_db: Path) -> list[Case | Skip]:
     sessions = RedisSessionAdapter(client=redis.Redis.from_url(REDIS_URL), prefix=PREFIX)
     auth = make_auth({"user": SQLiteAdapter(user_db), "session": sessions})
     i = n // 2
-    environ = base_environ(cookie=cookie_header(COOKIE_NAME, dbs.session_id(i)))
+    me, check = signed_in(COOKIE_NAME, dbs.session_id(i)), expect_body(dbs.user_id(i))
     return [
-        Case(floor_key, floor_label, _redis_floor(client), repeat(environ), expect_body(dbs.user_id(i)),
-             floor=floor_key),
-        Case(key, label, make_lucia_app(auth, _session_view), repeat(environ), expect_body(dbs.user_id(i)),
-             floor=floor_key, note="RedisSessionAdapter; the view reads session.user_id"),
+        *per_header(floor_key, floor_label, _redis_floor(client), me, check, floor_key),
+        *per_header(key, label, make_lucia_app(auth, _session_view), me, check, floor_key,
+                    note="RedisSessionAdapter; the view reads session.user_id"),
     ]
