@@ -1,103 +1,148 @@
-"""The benchmark suite runs, prints every row with a ratio, and writes valid JSON.
+"""The benchmark suite runs, prints every row with both headers and a ratio, and writes valid JSON.
 
 No timing is asserted (CI machines are noisy): only that each row was
-measured, its numbers are sane, and the table shows them.
+measured with each header against the floor with that header, its numbers
+are sane, and the table, the plot and the instruction counts show them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import service_unavailable
 
-from bench import dbs
-from bench.apps import make_auth, split_cookie
+from bench import dbs, floors, instructions
+from bench.__main__ import _select
+from bench.apps import COOKIE_NAME, make_auth, split_cookie
 from bench.harness import Case, Skip, base_environ, call, run_batch, summarize
+from bench.headers import HEADERS, cookie_header, keyed, other_cookies, row_name
+from bench.plot import plot_ratios
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
+from lucia_wsgi.cookies import read_cookie
 
 REPO = Path(__file__).resolve().parent.parent
 
-LOCAL_ROWS = ["hello", "floor", "floor.split", "lucia.active.small", "lucia.active.medium", "lucia.active.large",
-              "floor.write", "lucia.renewal", "lucia.anonymous", "lucia.api_user"]
+LOCAL_ROWS = ["hello", "floor", "floor.simplecookie", "floor.pk", "lucia.active.small", "lucia.active.medium",
+              "lucia.active.large", "floor.write.rotate", "floor.write.extend", "lucia.renewal", "lucia.anonymous",
+              "lucia.api_user"]
 SERVICE_ROWS = ["floor.postgres", "lucia.postgres", "floor.redis", "lucia.redis"]
 PEER_ROWS = ["peer.beaker", "peer.flask_login", "peer.django"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _bench(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, check=False, env=env)
 
 
 def _run_bench(tmp: Path, *args: str) -> tuple[str, dict[str, Any]]:
     out = tmp / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out), *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    proc = _bench("--quick", "--json", str(out), *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, json.loads(out.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    return _run_bench(tmp_path_factory.mktemp("bench"))
+def quick_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
 
 
-def _row(quick_run: tuple[str, dict[str, Any]], key: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def quick_run(quick_dir: Path) -> tuple[str, dict[str, Any]]:
+    return _run_bench(quick_dir, "--plot", str(quick_dir / "run.png"))
+
+
+def _rows(quick_run: tuple[str, dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Row ``name`` of the JSON, once per header, in the order of ``HEADERS``."""
     rows = {row["key"]: row for row in quick_run[1]["rows"]}
-    assert key in rows, f"row {key} missing from the JSON"
-    return rows[key]
+    for header in HEADERS:
+        assert keyed(name, header) in rows, f"row {name} with the {header} header missing from the JSON"
+    return [rows[keyed(name, header)] for header in HEADERS]
 
 
-def _assert_printed_with_ratio(stdout: str, row: dict[str, Any]) -> None:
-    assert row["skipped"] == "", row["skipped"]
-    assert math.isfinite(row["ratio"]) and row["ratio"] > 0
-    assert row["median_us"] > 0 and row["rounds"] >= 3
-    lines = [line for line in stdout.splitlines() if line.startswith(row["label"])]
-    assert len(lines) == 1, f"{row['label']!r} printed {len(lines)} times"
-    assert f"{row['ratio']:.2f}x" in lines[0]
-    assert f"{row['median_us']:.2f}" in lines[0]
+def _assert_printed_with_ratios(stdout: str, rows: list[dict[str, Any]]) -> None:
+    label = rows[0]["label"]
+    lines = [line for line in stdout.splitlines() if line.startswith(label)]
+    assert len(lines) == 1, f"{label!r} printed {len(lines)} times"
+    position = 0
+    for row, header in zip(rows, HEADERS, strict=True):
+        assert row["skipped"] == "", row["skipped"]
+        assert row["header"] == header and row["floor"].endswith("/" + header)
+        assert math.isfinite(row["ratio"]) and row["ratio"] > 0
+        assert row["median_us"] > 0 and row["rounds"] >= 3
+        # this header's µs and ratio, after the previous header's
+        position = lines[0].index(f"{row['median_us']:.2f} {row['ratio']:>6.2f}x", position) + 1
 
 
-@pytest.mark.parametrize("key", [pytest.param(key, id=key) for key in LOCAL_ROWS])
-def test_local_row_is_measured_and_printed(quick_run: tuple[str, dict[str, Any]], key: str) -> None:
-    _assert_printed_with_ratio(quick_run[0], _row(quick_run, key))
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in LOCAL_ROWS])
+def test_local_row_is_measured_and_printed_with_both_headers(quick_run: tuple[str, dict[str, Any]],
+                                                             name: str) -> None:
+    _assert_printed_with_ratios(quick_run[0], _rows(quick_run, name))
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("key", [pytest.param(key, id=key) for key in SERVICE_ROWS])
-def test_service_row_is_measured_and_printed(quick_run: tuple[str, dict[str, Any]], key: str) -> None:
-    row = _row(quick_run, key)
-    if row["skip_kind"] == "service":
-        service_unavailable(row["skipped"])
-    _assert_printed_with_ratio(quick_run[0], row)
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in SERVICE_ROWS])
+def test_service_row_is_measured_and_printed(quick_run: tuple[str, dict[str, Any]], name: str) -> None:
+    rows = _rows(quick_run, name)
+    if rows[0]["skip_kind"] == "service":
+        service_unavailable(rows[0]["skipped"])
+    _assert_printed_with_ratios(quick_run[0], rows)
 
 
-@pytest.mark.parametrize("key", [pytest.param(key, id=key) for key in PEER_ROWS])
-def test_peer_row_is_measured_or_names_the_missing_package(quick_run: tuple[str, dict[str, Any]], key: str) -> None:
-    row = _row(quick_run, key)
-    if row["skipped"]:
-        assert row["skip_kind"] == "package" and "not installed" in row["skipped"]
-        assert f"skipped: {row['skipped']}" in quick_run[0]
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in PEER_ROWS])
+def test_peer_row_is_measured_or_names_the_missing_package(quick_run: tuple[str, dict[str, Any]], name: str) -> None:
+    rows = _rows(quick_run, name)
+    if rows[0]["skipped"]:
+        assert rows[0]["skip_kind"] == "package" and "not installed" in rows[0]["skipped"]
+        assert f"skipped: {rows[0]['skipped']}" in quick_run[0]
     else:
-        _assert_printed_with_ratio(quick_run[0], row)
+        _assert_printed_with_ratios(quick_run[0], rows)
 
 
-def test_floor_is_its_own_unit(quick_run: tuple[str, dict[str, Any]]) -> None:
-    assert _row(quick_run, "floor")["ratio"] == 1.0
-    assert _row(quick_run, "lucia.postgres")["floor"] == "floor.postgres"
+def test_every_row_runs_with_both_headers_against_the_floor_with_that_header(
+        quick_run: tuple[str, dict[str, Any]]) -> None:
+    rows = quick_run[1]["rows"]
+    names = {row_name(row["key"]) for row in rows}
+    assert set(LOCAL_ROWS + SERVICE_ROWS + PEER_ROWS) <= names
+    assert sorted(row["key"] for row in rows) == sorted(keyed(name, h) for name in names for h in HEADERS)
+    for row in rows:
+        assert row["key"] == keyed(row_name(row["key"]), row["header"])
+        assert row["floor"] == keyed(row_name(row["floor"]), row["header"])
+
+
+def test_floors_pair_with_their_rows(quick_run: tuple[str, dict[str, Any]]) -> None:
+    for header in HEADERS:
+        by_key = {row["key"]: row for row in quick_run[1]["rows"]}
+        assert by_key[keyed("floor", header)]["ratio"] == 1.0
+        assert by_key[keyed("lucia.active.medium", header)]["floor"] == keyed("floor", header)
+        assert by_key[keyed("lucia.renewal", header)]["floor"] == keyed("floor.write.rotate", header)
+        assert by_key[keyed("floor.write.extend", header)]["floor"] == keyed("floor", header)
+        assert by_key[keyed("lucia.postgres", header)]["floor"] == keyed("floor.postgres", header)
 
 
 def test_json_has_machine_memory_and_every_target(quick_run: tuple[str, dict[str, Any]]) -> None:
     stdout, data = quick_run
     assert data["meta"]["mode"] == "quick" and data["meta"]["python"].startswith("CPython")
     assert data["memory"]["requests"] == 5_000 and data["memory"]["rss_after_mib"] > 0
-    assert data["server"] is None
-    assert len(data["targets"]) == 9
+    assert data["server"] is None and data["instructions"] is None  # a quick run counts none
+    assert len(data["targets"]) == 8 * len(HEADERS) + 2
     for target in data["targets"]:
         assert target["verdict"] in ("holds", "MISSED", "not measured")
         assert target["name"] in stdout
     measured = {t["name"] for t in data["targets"] if t["verdict"] != "not measured"}
-    assert "validate_user, SQLite, active / floor" in measured and "RSS growth, MiB" in measured
+    for header in HEADERS:
+        assert f"validate_user, SQLite, active / floor (stretch 1.5) [{header}]" in measured
+        assert f"renewal, rotate / its write floor [{header}]" in measured
+    assert "RSS growth over the run, MiB" in measured
 
 
 def test_server_mode_serves_every_app_under_gunicorn(tmp_path: Path) -> None:
@@ -107,6 +152,84 @@ def test_server_mode_serves_every_app_under_gunicorn(tmp_path: Path) -> None:
         assert server["errors"] == "" and server["requests_per_s"] > 0
         assert f"{server['ratio']:.2f}x hello" in stdout
     assert data["server"][0]["ratio"] == 1.0
+
+
+# --plot, --instructions, --profile
+
+
+def test_plot_writes_a_png_of_the_run(quick_dir: Path, quick_run: tuple[str, dict[str, Any]]) -> None:
+    png = (quick_dir / "run.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 20_000
+
+
+def test_plot_from_json_draws_one_group_per_row_that_is_not_its_own_floor(
+        quick_dir: Path, quick_run: tuple[str, dict[str, Any]]) -> None:
+    out = quick_dir / "again.png"
+    proc = _bench("--plot", str(out), "--from-json", str(quick_dir / "bench.json"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    measured = {row_name(r["key"]) for r in quick_run[1]["rows"] if r["ratio"] is not None and r["key"] != r["floor"]}
+    assert proc.stdout.startswith(f"plotted {len(measured)} rows") and out.read_bytes().startswith(PNG_MAGIC)
+    assert {"lucia.active.medium", "lucia.renewal", "floor.simplecookie"} <= measured
+
+
+def test_plot_without_measured_rows_refuses(tmp_path: Path) -> None:
+    rows = [{"key": "floor/alone", "floor": "floor/alone", "label": "floor", "header": "alone", "ratio": 1.0}]
+    with pytest.raises(ValueError, match="no measured rows"):
+        plot_ratios(rows, tmp_path / "x.png", "title")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_from_json_needs_plot(tmp_path: Path) -> None:
+    proc = _bench("--from-json", str(tmp_path / "missing.json"))
+    assert proc.returncode == 2 and "--from-json needs --plot" in proc.stderr
+
+
+def test_instructions_mode_counts_both_rows_with_both_headers_or_says_why_not() -> None:
+    proc = _bench("--instructions", "--quick", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if shutil.which("valgrind") is None:
+        assert "skipped: valgrind not found" in proc.stdout
+        return
+    lines = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[2:]}
+    floor = [int(n.replace(",", "")) for n in lines["floor"]]
+    lucia = [int(n.replace(",", "")) for n in lines["lucia.active.medium"]]
+    assert len(floor) == len(lucia) == len(HEADERS)
+    assert all(10_000 < f < lu < 10_000_000 for f, lu in zip(floor, lucia, strict=True))
+    assert "lucia / floor" in proc.stdout
+
+
+def test_instructions_mode_without_valgrind_says_skipped(tmp_path: Path) -> None:
+    proc = _bench("--instructions", "--quick", env={**os.environ, "PATH": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "instructions per validated request: skipped: valgrind not found"
+
+
+def test_instruction_counts_are_reproducible() -> None:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        service_unavailable("valgrind not found")
+        return
+    db = dbs.cached_db(100)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(lambda _: instructions._count(valgrind, db, 100, 60, 10, "lucia.active.medium",
+                                                               "crowded"), range(2))
+    assert first > 10_000 and abs(first - second) / first < 0.01
+
+
+def test_profile_gives_microseconds_per_step() -> None:
+    proc = _bench("--quick", "--profile", "lucia.active.medium/crowded")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    head, columns, *steps = proc.stdout.splitlines()
+    assert head.startswith("lucia validate_user, active session") and "[crowded]" in head
+    assert "µs/request without the profiler" in head and columns.split()[:2] == ["own", "µs"]
+    assert len(steps) == 25 and any("get_session_and_user_by_session_id" in line for line in steps)
+    own = [float(line.split()[0]) for line in steps]
+    assert own == sorted(own, reverse=True) and own[0] > 0
+
+
+def test_profile_of_an_unknown_row_lists_the_rows() -> None:
+    proc = _bench("--quick", "--profile", "lucia.active.medium", "--only", "lucia.active.medium")
+    assert proc.returncode == 2 and "rows: " in proc.stderr and "lucia.active.medium/alone" in proc.stderr
 
 
 # The pieces, in-process.
@@ -165,8 +288,10 @@ def test_run_batch_consumes_and_closes_every_response() -> None:
         start_response("200 OK", [])
         return Body(environ["PATH_INFO"])
 
-    assert run_batch(app, [base_environ(f"/{i}") for i in range(3)]) > 0
+    environs = [base_environ(f"/{i}") for i in range(3)]
+    assert run_batch(app, environs) > 0
     assert served == closed == ["/0", "/1", "/2"]
+    assert environs == []  # each environ dropped once served
 
 
 def test_benchmark_database_sessions_validate_and_renew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,3 +318,106 @@ def test_lucia_row_answers_the_signed_in_user(tmp_path: Path, monkeypatch: pytes
     assert (status, body) == ("200 OK", dbs.user_id(7).encode())
     assert ("Vary", "Cookie") in headers
 
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_both_headers_carry_the_session_cookie_for_every_parser(header: str) -> None:
+    value = dbs.session_id(5)
+    cookie = cookie_header(header, COOKIE_NAME, value)
+    assert split_cookie(cookie) == read_cookie(cookie) == value
+    others = other_cookies(header)
+    assert others is None or (read_cookie(others) == "" and split_cookie(others) == "")
+
+
+def test_crowded_header_has_cookies_before_and_after_the_session() -> None:
+    names = [pair.split("=", 1)[0].strip() for pair in cookie_header("crowded", COOKIE_NAME, "x").split(";")]
+    position = names.index(COOKIE_NAME)
+    assert position >= 3 and len(names) - position - 1 >= 3
+    assert cookie_header("alone", COOKIE_NAME, "x") == f"{COOKIE_NAME}=x"
+    with pytest.raises(ValueError, match="unknown header"):
+        cookie_header("empty", COOKIE_NAME, "x")
+
+
+@pytest.fixture
+def small_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(dbs, "cache_dir", lambda: tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    return dbs.working_copy(10, work)
+
+
+def test_floor_runs_the_query_lucia_runs_for_validate_user(small_db: Path) -> None:
+    adapter = SQLiteAdapter(small_db)
+    statements: list[str] = []
+    adapter.connection.set_trace_callback(statements.append)
+    session, user = make_auth(adapter).validate_session_user(dbs.session_id(3))
+    assert user is not None and session is not None
+    expected = floors.SESSION_AND_USER.replace("?", f"'{dbs.session_id(3)}'")
+    assert expected in statements, statements
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_read_floor_answers_the_user_with_vary_and_anonymous_otherwise(small_db: Path, header: str) -> None:
+    app = floors.make_read_floor(small_db)
+    status, headers, body = call(app, base_environ(cookie=cookie_header(header, COOKIE_NAME, dbs.session_id(4))))
+    assert (status, body) == ("200 OK", dbs.user_id(4).encode()) and ("Vary", "Cookie") in headers
+    for cookie in (other_cookies(header), cookie_header(header, COOKIE_NAME, "0" * 40)):
+        assert call(app, base_environ(cookie=cookie))[2] == b"anonymous"
+
+
+def _session_rows(path: Path) -> dict[str, tuple[str, int, int]]:
+    conn = floors.connect(path)
+    try:
+        return {sid: (uid, exp, idle) for sid, uid, exp, idle in conn.execute('SELECT * FROM "session"')}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", sorted(floors.WRITES))
+def test_write_floor_renews_the_session_as_its_mode_says(small_db: Path, mode: str) -> None:
+    now = floors._now_ms()
+    (sid,) = dbs.add_idle_sessions(small_db, 1, now, first_user=2)
+    periods = floors.Periods(active=1_000_000, idle=2_000_000, grace=30_000)
+    app = floors.make_write_floor(small_db, floors.WRITES[mode][0], periods)
+    before = _session_rows(small_db)
+    status, headers, body = call(app, base_environ(cookie=cookie_header("crowded", COOKIE_NAME, sid)))
+    assert (status, body) == ("200 OK", dbs.user_id(2).encode())
+    (cookie,) = [v for k, v in headers if k == "Set-Cookie"]
+    new_id = cookie.split(";", 1)[0].removeprefix(f"{COOKIE_NAME}=")
+    after = _session_rows(small_db)
+    uid, expires, idle_expires = after[new_id]
+    assert uid == dbs.user_id(2) and now + periods.active <= expires and idle_expires == expires + periods.idle
+    assert "Expires=" in cookie and "HttpOnly" in cookie
+    if mode == "extend":
+        assert new_id == sid and len(after) == len(before)
+    else:
+        assert new_id != sid and len(new_id) == 40 and len(after) == len(before) + 1
+        assert after[sid][1] == after[sid][2] and now + periods.grace <= after[sid][1] < expires
+
+
+@pytest.mark.parametrize("mode", sorted(floors.WRITES))
+def test_write_floor_changes_nothing_when_the_row_changed_since_it_was_read(small_db: Path, mode: str) -> None:
+    conn = floors.connect(small_db)
+    try:
+        stale = (*conn.execute(floors.SESSION_BY_ID, (dbs.session_id(1),)).fetchone()[:2], 1, 2)
+        before = _session_rows(small_db)
+        assert floors.WRITES[mode][0](conn, stale, floors._now_ms(), floors.Periods(10, 20, 5)) is None
+        assert not conn.in_transaction and _session_rows(small_db) == before
+    finally:
+        conn.close()
+
+
+def test_idle_pools_start_at_the_user_asked_for(small_db: Path) -> None:
+    now = 1_700_000_000_000
+    ids = dbs.add_idle_sessions(small_db, 3, now, tag="t", first_user=8)
+    rows = _session_rows(small_db)
+    assert [rows[sid][0] for sid in ids] == [dbs.user_id(8), dbs.user_id(9), dbs.user_id(0)]
+
+
+def test_only_keeps_the_floors_of_floors() -> None:
+    rows: list[Case | Skip] = [_case(keyed(name, "alone"), keyed(floor, "alone")) for name, floor in [
+        ("floor", "floor"), ("floor.write.rotate", "floor"), ("lucia.renewal", "floor.write.rotate"),
+        ("lucia.active.medium", "floor"), ("peer.django", "floor")]]
+    kept = [row.key for row in _select(rows, "renewal")]
+    assert kept == ["floor/alone", "floor.write.rotate/alone", "lucia.renewal/alone"]
+    assert _select(rows, None) == rows
