@@ -21,6 +21,7 @@ setup(
         "test": [
             "pytest>=7",
             "WebTest>=3",
+            "aiosmtpd>=1.4",
             "hypothesis>=6",
             "ruff",
             "mypy",

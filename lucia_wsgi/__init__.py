@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from .auth import Auth, GeneratedSessionId, SessionUser, lucia
+from .auth import AsyncAuth, Auth, GeneratedSessionId, SessionUser, lucia
 from .cookies import SESSION_COOKIE_NAME, Cookie
 from .errors import LuciaError
 from .passwords import generate_random_string
-from .routes import handle_api_routes
 from .session import Session
-from .wsgi import AuthRequest, LuciaMiddleware
+from .wsgi import AuthRequest, LuciaMiddleware, handle_api_routes
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncAuth",
     "Auth",
     "AuthRequest",
     "Cookie",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Union
 
 from .cookies import CookieOptions
@@ -22,6 +22,11 @@ DEFAULT_ACTIVE_PERIOD = DAY_MS
 DEFAULT_IDLE_PERIOD = 14 * DAY_MS
 DEFAULT_RENEWAL_GRACE = 5_000
 DEFAULT_MAX_CONCURRENT_HASHES = 4
+#: The last expiry a session can have, in Unix ms: 9999-12-31 23:59:59.999 UTC.
+#: Expiries are stored as Unix ms (a PostgreSQL BIGINT would hold far more) but
+#: read back as ``datetime``s, which end with the year 9999.
+LATEST_EXPIRY_MS = (datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=timezone.utc)
+                    - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
 
 
 def system_clock() -> int:
@@ -80,6 +85,8 @@ class Config:
     hash_session_ids: bool
     bcrypt_migration: bool
     max_concurrent_hashes: int
+    renewal: str = "rotate"
+    device_details: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -89,6 +96,7 @@ class Config:
 _USER_METHODS = ("get_user", "get_user_by_provider_id", "set_user", "update_user", "delete_user")
 _SESSION_METHODS = ("get_session", "get_sessions_by_user_id", "set_session", "delete_session",
                     "delete_sessions_by_user_id")
+RENEWAL_MODES = ("rotate", "extend")
 
 
 def _check_methods(role: str, adapter: object, methods: tuple[str, ...]) -> None:
@@ -111,11 +119,22 @@ def _split_adapter(adapter: object) -> tuple[Any, Any]:
     return users, sessions
 
 
-def _check_clock(clock: Callable[[], int]) -> None:
-    """A clock must answer whole milliseconds: ``time.time`` (float seconds) is a classic slip."""
+def _check_clock(clock: Callable[[], int]) -> int:
+    """``clock()``, which must be whole milliseconds: ``time.time`` (float seconds) is a classic slip."""
     now = clock()
     if type(now) is not int:
         raise TypeError(f"clock must return Unix time in milliseconds as an int, got {now!r}")
+    return now
+
+
+def _check_reach(name: str, period_ms: int, now: int) -> None:
+    """``period_ms`` from ``now`` must not pass :data:`LATEST_EXPIRY_MS`: the first login would fail."""
+    room = LATEST_EXPIRY_MS - now
+    if period_ms > room:
+        raise ValueError(
+            f"{name} is {period_ms} ms, which puts an expiry past 9999-12-31 (expiries are Unix ms "
+            f"read back as datetimes, which end with the year 9999); at most {room} ms from now"
+        )
 
 
 def _cookie_options(value: object) -> tuple[CookieOptions, ...]:
@@ -149,6 +168,8 @@ def build_config(
     hash_session_ids: bool = False,
     bcrypt_migration: bool = False,
     max_concurrent_hashes: int = DEFAULT_MAX_CONCURRENT_HASHES,
+    renewal: str = "rotate",
+    device_details: bool = False,
 ) -> Config:
     """Check every option and fill in defaults; raises ``TypeError``/``ValueError``."""
     user_adapter, session_adapter = _split_adapter(adapter)
@@ -169,16 +190,22 @@ def build_config(
                      ("generate_custom_user_id", generate_custom_user_id), ("clock", clock)):
         if fn is not None:
             _callable(name, fn)
-    if clock is not None:
-        _check_clock(clock)
+    now = system_clock() if clock is None else _check_clock(clock)
+    grace = _duration_ms("renewal_grace", renewal_grace, allow_zero=True)
+    _check_reach("session_timeout active_period + idle_period", active + idle, now)
+    _check_reach("renewal_grace", grace, now)
     if isinstance(trusted_origins, str):
         raise TypeError("trusted_origins must be a list of origins, not one string")
     if type(max_concurrent_hashes) is not int or max_concurrent_hashes < 1:
         raise ValueError("max_concurrent_hashes must be a positive int")
     for name, flag in (("csrf_protection", csrf_protection), ("auto_database_cleanup", auto_database_cleanup),
                        ("trust_proxy", trust_proxy), ("hash_session_ids", hash_session_ids),
-                       ("bcrypt_migration", bcrypt_migration)):
+                       ("bcrypt_migration", bcrypt_migration), ("device_details", device_details)):
         _flag(name, flag)
+    if renewal not in RENEWAL_MODES:
+        raise ValueError(f"renewal must be 'rotate' or 'extend', not {renewal!r}")
+    if renewal == "extend" and not callable(getattr(session_adapter, "extend_session", None)):
+        raise TypeError(f"renewal='extend' needs a session store with extend_session(); {session_adapter!r} lacks it")
     if bcrypt_migration:
         try:
             import bcrypt  # noqa: F401
@@ -199,8 +226,10 @@ def build_config(
         clock=clock or system_clock,
         csrf=CsrfPolicy.build(enabled=csrf_protection, force_https=env == "PROD",
                               trust_proxy=trust_proxy, trusted_origins=trusted_origins),
-        renewal_grace=_duration_ms("renewal_grace", renewal_grace, allow_zero=True),
+        renewal_grace=grace,
         hash_session_ids=hash_session_ids,
         bcrypt_migration=bcrypt_migration,
         max_concurrent_hashes=max_concurrent_hashes,
+        renewal=renewal,
+        device_details=device_details,
     )

@@ -44,6 +44,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # RFC 6265 token characters for a cookie name; values are percent-encoded.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# A Path or Domain written into Set-Cookie as it is: printable ASCII only
+# (RFC 6265 forbids CTLs and ';'; a ',' would split the header for anything
+# that still folds several Set-Cookie values into one; non-ASCII cannot
+# travel in a latin-1 WSGI header and means something else to each browser).
+_ATTRIBUTE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3a\x3c-\x7e]*\Z")
 
 
 def _decode(value: str) -> str:
@@ -125,8 +130,11 @@ class CookieOptions:
             )
         for key in ("path", "domain"):
             value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or any(c in value for c in ";\r\n")):
-                raise ValueError(f"session_cookie {key} must be a string without ';' or newlines")
+            if value is not None and (not isinstance(value, str) or not _ATTRIBUTE_VALUE.match(value)):
+                raise ValueError(
+                    f"session_cookie {key} must be printable ASCII without ';' or ',' "
+                    f"(no control characters), not {value!r}"
+                )
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> CookieOptions:

@@ -4,9 +4,11 @@ A browser sends ``Origin`` on every cross-site and same-site unsafe request.
 For methods other than ``GET`` and ``HEAD`` we require it to name the
 request's own origin (or a configured trusted origin). The request's origin is
 built from the ``Host`` header and the URL scheme the server saw; forwarded
-headers (``X-Forwarded-Host``/``-Proto``) are attacker-controlled unless a
-trusted proxy sets them, so they count only when the application opts in with
-``trust_proxy``.
+headers (``Forwarded``, ``X-Forwarded-Host``/``-Proto``/``-Port``) are
+attacker-controlled unless a trusted proxy sets them, so they count only when
+the application opts in with ``trust_proxy``. Of those, the last element or
+value counts, and ``Forwarded`` (the standard) wins over ``X-Forwarded-*``
+when a request has both: see :mod:`lucia_wsgi.forwarded`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from .forwarded import proxied_host_and_proto
 
 __all__ = ["Origin", "CsrfPolicy", "parse_origin", "request_origin", "is_request_allowed", "SAFE_METHODS"]
 
@@ -69,18 +73,20 @@ def parse_origin(value: str) -> Origin | None:
     return None if parsed is None else Origin(scheme, *parsed)
 
 
-def _last(value: str) -> str:
-    """The value the nearest proxy added (a client can put any earlier ones)."""
-    return value.rsplit(",", 1)[-1].strip()
-
-
 def request_origin(environ: Mapping[str, object], *, force_https: bool, trust_proxy: bool) -> Origin | None:
-    """The origin a WSGI request was addressed to, or ``None`` if it is unparsable."""
+    """The origin a WSGI request was addressed to, or ``None`` if it is unparsable.
+
+    With ``trust_proxy``, the host and scheme the proxy reports replace the
+    ``Host`` header and ``wsgi.url_scheme`` (each only when it reports one):
+    ``Forwarded``'s ``host=``/``proto=`` if the request has that header, else
+    ``X-Forwarded-Host``/``-Proto``/``-Port``.
+    """
     scheme = str(environ.get("wsgi.url_scheme") or "http").lower()
     host = str(environ.get("HTTP_HOST") or "")
     if trust_proxy:
-        scheme = _last(str(environ.get("HTTP_X_FORWARDED_PROTO") or "")).lower() or scheme
-        host = _last(str(environ.get("HTTP_X_FORWARDED_HOST") or "")) or host
+        proxied_host, proxied_proto = proxied_host_and_proto(environ)
+        scheme = proxied_proto.lower() or scheme
+        host = proxied_host or host
     if force_https:
         scheme = "https"
     if not host:

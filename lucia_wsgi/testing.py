@@ -10,19 +10,20 @@ The wrapper counts every call of the adapter protocol per method, raises on
 the N-th call of the methods named in ``fail_on`` (before the wrapped store
 sees the call, or after it completed with ``when="after"``: the write landed
 but the caller never heard back), optionally after a delay (a timeout). It
-offers the optional methods (``get_session_and_user_by_session_id``,
-``replace_session``) exactly when the wrapped adapter does, so ``Auth`` takes
-the same code paths as with the bare store.
+offers the optional methods (``get_session_and_user_by_session_id``, and
+the renewal writes of :class:`~lucia_wsgi.adapters.base.RenewingSessionAdapter`)
+exactly when the wrapped adapter does, so ``Auth`` takes the same code paths
+as with the bare store.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from .adapters.base import AtomicRenewal, JointAdapter, UserRow
+from .adapters.base import JointAdapter, RenewingSessionAdapter, UserRow
 from .session import SessionRow
 
 __all__ = ["FaultyAdapter", "InjectedFault", "AdapterCall", "PROTOCOL_METHODS", "WRITE_METHODS", "WsgiAnswer",
@@ -32,12 +33,14 @@ __all__ = ["FaultyAdapter", "InjectedFault", "AdapterCall", "PROTOCOL_METHODS", 
 PROTOCOL_METHODS = (
     "get_user", "get_user_by_provider_id", "set_user", "update_user", "delete_user",
     "get_session", "get_sessions_by_user_id", "set_session", "delete_session",
-    "delete_sessions_by_user_id", "get_session_and_user_by_session_id", "replace_session",
+    "delete_sessions_by_user_id", "get_session_and_user_by_session_id",
+    "renew_session", "confirm_session", "cut_sessions", "extend_session", "rekey_session",
 )
 #: The methods among them that change the store.
 WRITE_METHODS = frozenset({
     "set_user", "update_user", "delete_user", "set_session", "delete_session",
-    "delete_sessions_by_user_id", "replace_session",
+    "delete_sessions_by_user_id", "renew_session", "confirm_session", "cut_sessions", "extend_session",
+    "rekey_session",
 })
 
 Failure = BaseException | type[BaseException]
@@ -66,7 +69,7 @@ class FaultyAdapter:
 
     def __new__(cls, adapter: Any, *args: Any, **kwargs: Any) -> FaultyAdapter:
         if cls is FaultyAdapter:
-            cls = _VARIANTS[(isinstance(adapter, JointAdapter), isinstance(adapter, AtomicRenewal))]
+            cls = _VARIANTS[(isinstance(adapter, JointAdapter), isinstance(adapter, RenewingSessionAdapter))]
         return super().__new__(cls)
 
     def __init__(
@@ -191,20 +194,32 @@ class _Joint(FaultyAdapter):
         return self._call("get_session_and_user_by_session_id", session_id)
 
 
-class _Atomic(FaultyAdapter):
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
-        return bool(self._call("replace_session", expected, new, shortened))
+class _Renewing(FaultyAdapter):
+    def renew_session(self, expected: SessionRow, successor: str, new: SessionRow, replaced: str | None) -> bool:
+        return bool(self._call("renew_session", expected, successor, new, replaced))
+
+    def confirm_session(self, session_id: str, predecessor_id: str, until: int) -> None:
+        self._call("confirm_session", session_id, predecessor_id, until)
+
+    def cut_sessions(self, session_ids: Sequence[str], until: int) -> None:
+        self._call("cut_sessions", session_ids, until)
+
+    def extend_session(self, expected: SessionRow, extended: SessionRow) -> bool:
+        return bool(self._call("extend_session", expected, extended))
+
+    def rekey_session(self, old_id: str, new_id: str) -> bool:
+        return bool(self._call("rekey_session", old_id, new_id))
 
 
-class _JointAtomic(_Joint, _Atomic):
+class _JointRenewing(_Joint, _Renewing):
     pass
 
 
 _VARIANTS: dict[tuple[bool, bool], type[FaultyAdapter]] = {
     (False, False): FaultyAdapter,
     (True, False): _Joint,
-    (False, True): _Atomic,
-    (True, True): _JointAtomic,
+    (False, True): _Renewing,
+    (True, True): _JointRenewing,
 }
 
 

@@ -3,6 +3,8 @@
 Pure parsing, no connections: a malformed URL raises ``ValueError`` with a
 one-line message. Two query parameters are ours and are removed before the
 URL reaches its driver: ``schema`` (PostgreSQL) and ``prefix`` (Redis keys).
+Every other part of the URL reaches the driver byte for byte as given (no
+re-encoding: libpq reads ``%20`` and ``+`` differently from a form decoder).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["StoreURL", "parse_database_url", "parse_session_url"]
 
@@ -35,18 +37,27 @@ def _scheme(url: str) -> str:
 
 
 def _pop_option(url: str, name: str) -> tuple[str, str | None]:
-    """``url`` without the query parameter ``name``, and that parameter's value."""
+    """``url`` without the query parameter ``name``, and that parameter's value (percent-decoded).
+
+    The raw query is split on ``&`` and only the ``name=...`` pieces are
+    dropped; every other piece is kept exactly as written, in order.
+    """
     head, question, tail = url.partition("?")
     if not question:
         return url, None
     query, hashmark, fragment = tail.partition("#")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    values = [value for key, value in pairs if key == name]
+    kept, values = [], []
+    for piece in query.split("&"):
+        key, _, value = piece.partition("=")
+        if unquote(key) == name:
+            values.append(unquote(value))
+        else:
+            kept.append(piece)
     if len(values) > 1:
         raise ValueError(f"{name} given more than once in URL")
     if values and not values[0]:
         raise ValueError(f"empty {name} in URL")
-    rest = urlencode([(key, value) for key, value in pairs if key != name])
+    rest = "&".join(kept)
     return head + ("?" + rest if rest else "") + hashmark + fragment, (values[0] if values else None)
 
 

@@ -8,23 +8,25 @@ small object and one closure: nothing is parsed until the application calls
 application's iterable is returned as it is, so the server closes it).
 
 Cookies travel through ``start_response``: the closure handed to the
-application appends the ``Set-Cookie`` headers the request queued (one header
-per cookie) and ``Vary: Cookie`` when the session was read, computed at the
-moment ``start_response`` is called. An application that calls
+application adds the session's headers (see :mod:`lucia_wsgi.headers`) at
+the moment ``start_response`` is called. An application that calls
 ``validate()``/``set_session()`` only after that (while its body is being
 iterated) is too late: headers are gone by then, so such cookies are dropped,
-and ``validate()`` then reads the session without renewing it (a renewal the
-browser never hears of would log the user out once the grace window ends).
+and ``validate()`` then reads the session without renewing it.
 When the application raises, the exception propagates untouched.
+
+Every rule lives in :mod:`lucia_wsgi.request` and :mod:`lucia_wsgi.routes`,
+shared with the ASGI shell; this module only runs their flows and speaks WSGI.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .auth import Auth, SessionUser
-from .cookies import Cookie
-from .errors import LuciaError
+from .auth import Auth
+from .auth_state import SessionUser
+from .request import ENVIRON_KEY, RequestAuth
+from .routes import ApiRoutes, RouteAnswer, check_prefix
 from .session import Session
 
 if TYPE_CHECKING:
@@ -33,17 +35,11 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from .routes import ApiRoutes
-
-__all__ = ["AuthRequest", "LuciaMiddleware", "ENVIRON_KEY", "cookie_start_response", "check_prefix"]
-
-#: Where the middleware puts each request's :class:`AuthRequest`.
-ENVIRON_KEY = "lucia.auth"
-
-_ANONYMOUS = SessionUser(None, None)
+__all__ = ["AuthRequest", "LuciaMiddleware", "ENVIRON_KEY", "check_prefix", "cookie_start_response",
+           "handle_api_routes"]
 
 
-class AuthRequest:
+class AuthRequest(RequestAuth):
     """Lucia's ``AuthRequest`` for one WSGI request: read and set its session.
 
     The middleware puts one at ``environ["lucia.auth"]``; frameworks may also
@@ -51,30 +47,19 @@ class AuthRequest:
     :meth:`response_headers` themselves.
     """
 
-    __slots__ = ("_cookies", "_explicit", "_read", "_result", "auth", "environ", "headers_sent")
-
-    def __init__(self, auth: Auth, environ: WSGIEnvironment) -> None:
-        self.auth = auth
-        self.environ = environ
-        self._result: SessionUser | None = None
-        self._cookies: list[Cookie] | None = None
-        self._explicit = False
-        self._read = False
-        #: Set once the response headers are on their way: a cookie can no longer be set.
-        self.headers_sent = False
-
-    def __repr__(self) -> str:
-        return f"<AuthRequest {self.environ.get('REQUEST_METHOD')} {self.environ.get('PATH_INFO')!r}>"
+    __slots__ = ()
 
     def validate(self) -> Session | None:
         """The request's session, renewed if idle; ``None`` when unauthenticated.
 
         A renewed session queues its new cookie. An invalid, expired or
         unknown session id queues a blank cookie (only when the request
-        carried one) and gives ``None``. A request failing the CSRF check gives
-        ``None`` and leaves the cookie alone. Store failures propagate and
-        leave the cookie alone: an outage must not log users out. Later calls
-        return the first answer without asking the store again.
+        carried one) and gives ``None``; a renewed id that is no longer
+        usable gives ``None`` and queues nothing. A request failing the CSRF
+        check gives ``None`` and leaves the cookie alone. Store failures
+        propagate and leave the cookie alone: an outage must not log users
+        out. Later calls return the first answer without asking the store
+        again; after :meth:`set_session`, they answer with that session.
         """
         return self.validate_user().session
 
@@ -82,92 +67,26 @@ class AuthRequest:
         """:meth:`validate` and the user, as ``(session, user)``; ``(None, None)`` if unauthenticated."""
         result = self._result
         if result is None:
-            self._read = True
-            result = self._result = self._validate()
+            result = self.auth._run_flow(self._validate_flow())
         return result
 
-    def _validate(self) -> SessionUser:
-        try:
-            session_id = self.auth.validate_request_headers(self.environ)
-        except LuciaError:
-            # A cross-site request: unauthenticated, but the cookie stays, or
-            # any page could log its visitors out.
-            return _ANONYMOUS
-        if not session_id:
-            return _ANONYMOUS
-        if self.headers_sent:
-            # Too late for a cookie: renewing now would hand the browser a
-            # session it never hears of and cut its old one to the grace window.
-            try:
-                return self.auth.get_session_user(session_id)
-            except LuciaError:
-                return _ANONYMOUS
-        try:
-            result = self.auth.validate_session_user(session_id)
-        except LuciaError:
-            self._queue(None)
-            return _ANONYMOUS
-        if result.session is not None and result.session.is_fresh:
-            self._queue(result.session)
-        return result
+    def sign_in(self, user_id: str) -> Session:
+        """Create a session for ``user_id`` and queue its cookie (device details if configured)."""
+        session: Session = self.auth._run_flow(self._sign_in_flow(user_id))
+        return session
 
-    def _queue(self, session: Session | None) -> None:
-        if not self._explicit:  # the application's own set_session() wins
-            self._cookies = self.auth.create_session_cookies(session)
-
-    def set_session(self, session: Session | None) -> None:
-        """Queue the cookies storing ``session``, or deleting them for ``None``.
-
-        ``None`` does not invalidate the session in the store (use
-        :meth:`Auth.invalidate_session`). The last call wins, and it wins over
-        the cookie :meth:`validate` would queue.
-        """
-        self._explicit = True
-        self._cookies = self.auth.create_session_cookies(session)
-
-    @property
-    def queued_cookies(self) -> list[Cookie]:
-        """The cookies the response will set."""
-        return list(self._cookies or ())
-
-    @property
-    def session_read(self) -> bool:
-        """Whether the session was read (so the response depends on the cookie)."""
-        return self._read
-
-    def response_headers(self) -> list[tuple[str, str]]:
-        """The headers to add to the response: one ``Set-Cookie`` per cookie, ``Vary: Cookie`` if read."""
-        headers = [("Set-Cookie", cookie.serialize()) for cookie in self._cookies or ()]
-        if self._read:
-            headers.append(("Vary", "Cookie"))
-        return headers
+    def sign_out(self) -> None:
+        """End the session the request's cookie holds (its device) and queue the blank cookie."""
+        self.auth._run_flow(self._sign_out_flow())
 
 
-def _varies_on_cookie(headers: list[tuple[str, str]]) -> bool:
-    for name, value in headers:
-        if name.lower() == "vary":
-            tokens = {token.strip().lower() for token in value.split(",")}
-            if "cookie" in tokens or "*" in tokens:
-                return True
-    return False
-
-
-def _add_headers(headers: list[tuple[str, str]], request: AuthRequest) -> list[tuple[str, str]]:
-    extra = request.response_headers()
-    if request._read and _varies_on_cookie(headers):
-        extra.pop()  # the application already says Vary: Cookie
-    return [*headers, *extra]  # a copy: the application may reuse its list
-
-
-def cookie_start_response(request: AuthRequest, start_response: StartResponse) -> StartResponse:
-    """Wrap ``start_response`` so it appends ``request``'s headers when called."""
+def cookie_start_response(request: RequestAuth, start_response: StartResponse) -> StartResponse:
+    """Wrap ``start_response`` so it adds ``request``'s session headers when called."""
 
     def _start_response(
         status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], object]:
-        request.headers_sent = True
-        if request._cookies or request._read:
-            headers = _add_headers(headers, request)
+        headers = request.finish_headers(headers)
         if exc_info is None:
             return start_response(status, headers)
         return start_response(status, headers, exc_info)
@@ -175,13 +94,9 @@ def cookie_start_response(request: AuthRequest, start_response: StartResponse) -
     return _start_response
 
 
-def check_prefix(prefix: str) -> str:
-    """Validate a URL prefix such as ``/api/auth``: leading ``/``, no trailing ``/``."""
-    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
-        raise ValueError(f"prefix must start with '/' and not end with it, not {prefix!r}")
-    if any(c in prefix for c in "?#") or any(c.isspace() for c in prefix):
-        raise ValueError(f"prefix must be a plain path, not {prefix!r}")
-    return prefix
+def _send(answer: RouteAnswer, start_response: StartResponse) -> list[bytes]:
+    start_response(answer.status_line, answer.headers)
+    return [answer.body] if answer.body else []
 
 
 class LuciaMiddleware:
@@ -201,13 +116,10 @@ class LuciaMiddleware:
     """
 
     def __init__(self, app: WSGIApplication, auth: Auth, *, api_prefix: str = "/api/auth") -> None:
-        from .routes import ApiRoutes  # routes builds on AuthRequest above
-
         self.app = app
         self.auth = auth
         self.api_prefix = check_prefix(api_prefix)
-        self.routes: ApiRoutes = ApiRoutes(auth, prefix=api_prefix)
-        self._under_prefix = api_prefix + "/"
+        self.routes = ApiRoutes(auth, prefix=api_prefix)
 
     def __repr__(self) -> str:
         return f"<LuciaMiddleware {self.app!r} api_prefix={self.api_prefix!r}>"
@@ -216,6 +128,44 @@ class LuciaMiddleware:
         request = environ[ENVIRON_KEY] = AuthRequest(self.auth, environ)
         start = cookie_start_response(request, start_response)
         path = environ.get("PATH_INFO", "")
-        if path == self.api_prefix or path.startswith(self._under_prefix):
-            return self.routes.respond(request, environ, start)
+        if self.routes.owns(path):
+            flow = self.routes.answer(request, self.routes.route_of(path), environ.get("REQUEST_METHOD", ""))
+            return _send(self.auth._run_flow(flow), start)
         return self.app(environ, start)
+
+
+class ApiRoutesApp:
+    """The WSGI application :func:`handle_api_routes` returns."""
+
+    def __init__(self, auth: Auth, *, prefix: str = "/api/auth") -> None:
+        self.auth = auth
+        self.routes = ApiRoutes(auth, prefix=prefix)
+        self.prefix = self.routes.prefix
+
+    def __repr__(self) -> str:
+        return f"<ApiRoutesApp prefix={self.prefix!r}>"
+
+    def route_of(self, environ: WSGIEnvironment) -> str:
+        """The route a request names: its full path under the prefix, or, mounted by a
+        dispatcher below the prefix (``SCRIPT_NAME`` ending with it), its ``PATH_INFO``."""
+        path = environ.get("PATH_INFO", "")
+        if path in self.routes.routes and str(environ.get("SCRIPT_NAME", "")).endswith(self.prefix):
+            return str(path)
+        route = self.routes.route_of(path)
+        return route if route else self.routes.route_of(environ.get("SCRIPT_NAME", "") + path)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = environ[ENVIRON_KEY] = AuthRequest(self.auth, environ)
+        flow = self.routes.answer(request, self.route_of(environ), environ.get("REQUEST_METHOD", ""))
+        return _send(self.auth._run_flow(flow), cookie_start_response(request, start_response))
+
+
+def handle_api_routes(auth: Auth, *, prefix: str = "/api/auth") -> ApiRoutesApp:
+    """The auth routes under ``prefix`` as a WSGI application (what the middleware mounts).
+
+    It answers at the full path (``/api/auth/user``) or, mounted by a
+    dispatcher with ``SCRIPT_NAME`` ending in ``prefix``, at ``PATH_INFO``
+    (``/user``). Standalone, it builds its own :class:`AuthRequest` and sets
+    its cookies.
+    """
+    return ApiRoutesApp(auth, prefix=prefix)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from typing import NoReturn
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,8 +28,20 @@ def services_required() -> bool:
     return os.environ.get("LUCIA_REQUIRE_SERVICES") == "1"
 
 
-def service_unavailable(reason: str) -> None:
+def service_unavailable(reason: str) -> NoReturn:
     """Skip the test with ``reason``, or fail it when services are required."""
     if services_required():
         pytest.fail(f"{reason} (LUCIA_REQUIRE_SERVICES=1, so this is a failure)")
     pytest.skip(reason)
+
+
+def require_tool(name: str, install: str) -> str:
+    """The path of the system tool ``name`` on ``PATH``; a missing one is ``service_unavailable``.
+
+    ``install`` says how to get it (``"apt-get install wrk"``); ``.ci/run``
+    installs every tool a test asks for here.
+    """
+    path = shutil.which(name)
+    if path is None:
+        service_unavailable(f"{name} is not on PATH ({install})")
+    return path

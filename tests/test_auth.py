@@ -121,6 +121,11 @@ def _rows(store: MemoryAdapter, user_id: str) -> set[SessionRow]:
     return set(store.get_sessions_by_user_id(user_id))
 
 
+def _lucia_rows(store: MemoryAdapter, user_id: str) -> set[SessionRow]:
+    """The user's rows as Lucia sees them: its four columns (the rest are tested on their own)."""
+    return {SessionRow(*row[:4]) for row in store.get_sessions_by_user_id(user_id)}
+
+
 # --- users ----------------------------------------------------------------------
 
 
@@ -328,7 +333,7 @@ def test_create_session(auth: Auth, store: MemoryAdapter, alice: str) -> None:
                               active_period_expires=_ms(T0 + ACTIVE), idle_period_expires=_ms(T0 + ACTIVE + IDLE),
                               state="active", is_fresh=True)
     assert session.session_id.isalnum() and session.session_id.isascii() and len(session.session_id) == 40
-    assert _rows(store, alice) == {SessionRow(session.session_id, alice, T0 + ACTIVE, T0 + ACTIVE + IDLE)}
+    assert _lucia_rows(store, alice) == {SessionRow(session.session_id, alice, T0 + ACTIVE, T0 + ACTIVE + IDLE)}
 
 
 def test_custom_periods(store: MemoryAdapter, clock: Clock) -> None:
@@ -336,7 +341,7 @@ def test_custom_periods(store: MemoryAdapter, clock: Clock) -> None:
                  session_timeout={"active_period": 1000, "idle_period": 2000})
     user_id = auth.create_user("username", "x")["user_id"]
     row = SessionRow(auth.create_session(user_id).session_id, user_id, T0 + 1000, T0 + 3000)
-    assert _rows(store, user_id) == {row}
+    assert _lucia_rows(store, user_id) == {row}
 
 
 @pytest.mark.parametrize(
@@ -438,25 +443,30 @@ def test_validate_idle_session_renews_it(auth: Auth, store: MemoryAdapter, clock
     assert new == Session(session_id=new.session_id, user_id=alice, active_period_expires=_ms(now + ACTIVE),
                           idle_period_expires=_ms(now + ACTIVE + IDLE), state="active", is_fresh=True)
     assert new.session_id != old.session_id
-    assert _rows(store, alice) == {
+    assert _lucia_rows(store, alice) == {  # Lucia 0.3's rows: the old one untouched beside the new
         SessionRow(new.session_id, alice, now + ACTIVE, now + ACTIVE + IDLE),
-        SessionRow(old.session_id, alice, now + GRACE, now + GRACE),
+        SessionRow(old.session_id, alice, T0 + ACTIVE, T0 + ACTIVE + IDLE),
     }
-    clock.now = now + GRACE
-    during_grace = auth.validate_session(old.session_id)
-    assert (during_grace.session_id, during_grace.state, during_grace.is_fresh) == (old.session_id, "active", False)
-    clock.now = now + GRACE + 1
+    clock.now = now + 60_000  # the reply was lost: the old id is answered with the same successor
+    assert auth.validate_session(old.session_id) == new
+    assert auth.validate_session(new.session_id).session_id == new.session_id  # the browser has it now
+    clock.now += GRACE
+    assert auth.validate_session(old.session_id) == new  # in flight: the grace window
+    clock.now += 1
     with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
         auth.validate_session(old.session_id)
     assert auth.validate_session(new.session_id).session_id == new.session_id
 
 
-def test_zero_grace_ends_the_old_id_a_millisecond_later(store: MemoryAdapter, clock: Clock) -> None:
+def test_zero_grace_ends_the_old_id_a_millisecond_after_its_successor_is_used(store: MemoryAdapter,
+                                                                               clock: Clock) -> None:
     auth = lucia(adapter=store, env="DEV", hash=CHEAP, clock=clock, renewal_grace=0)
     user_id = auth.create_user("username", "alice")["user_id"]
     old = auth.create_session(user_id)
     clock.now = T0 + ACTIVE + 1
-    auth.validate_session(old.session_id)
+    new = auth.validate_session(old.session_id)
+    auth.validate_session(new.session_id)
+    assert auth.validate_session(old.session_id) == new
     clock.now += 1
     with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
         auth.validate_session(old.session_id)
@@ -494,7 +504,9 @@ def test_renew_session_renews_an_active_session(auth: Auth, store: MemoryAdapter
     new = auth.renew_session(old.session_id)
     assert new.is_fresh and new.session_id != old.session_id
     assert new.active_period_expires == _ms(T0 + ACTIVE)
-    assert store.get_session(old.session_id) == SessionRow(old.session_id, alice, T0 + GRACE, T0 + GRACE)
+    assert store.get_session(old.session_id) == SessionRow(old.session_id, alice, T0 + ACTIVE, T0 + ACTIVE + IDLE,
+                                                           successor=new.session_id, created_at=T0, last_seen=T0)
+    assert auth.renew_session(old.session_id) == new  # one successor per session
 
 
 def test_renew_unknown_session(auth: Auth) -> None:
@@ -589,8 +601,11 @@ def test_hash_session_ids_keeps_raw_ids_out_of_the_store(store: MemoryAdapter, c
     assert renewed.is_fresh
     new_digest = hashlib.sha256(renewed.session_id.encode()).hexdigest()
     assert {row.id for row in _rows(store, user_id)} == {digest, new_digest}
+    link = store.get_session(digest).successor  # type: ignore[union-attr]
+    assert link is not None and renewed.session_id not in link  # sealed: only the old id opens it
+    assert auth.validate_session(session.session_id) == renewed  # a lost reply: the same successor again
     auth.invalidate_session(renewed.session_id)
-    assert {row.id for row in _rows(store, user_id)} == {digest}
+    assert _rows(store, user_id) == set()
 
 
 # --- split adapters ------------------------------------------------------------------
@@ -618,7 +633,8 @@ def test_split_adapters_work_end_to_end(split: tuple[Auth, RecordingAdapter, Dic
     assert users.calls == ["get_user"]
     clock.now = T0 + ACTIVE + 1
     renewed = auth.validate_session(session.session_id)
-    assert renewed.is_fresh and set(sessions.rows) == {renewed.session_id}
+    # A store without the renewal writes renews as Lucia 0.3: the old session stays to its own expiry.
+    assert renewed.is_fresh and set(sessions.rows) == {session.session_id, renewed.session_id}
     auth.delete_user(user_id)
     assert sessions.rows == {} and users.get_user(user_id) is None
 
@@ -796,7 +812,7 @@ def test_logging_out_a_just_renewed_session_ends_its_successor(store: MemoryAdap
     clock.now = T0 + ACTIVE + 1
     renewed = auth.validate_session(old.session_id)
     assert renewed.is_fresh
-    clock.now += 1_000  # a log-out sent with the old cookie, inside the grace window
+    clock.now += 1_000  # a log-out sent with the old cookie, before the new one was used
     auth.invalidate_session(old.session_id)
     for gone in (old, renewed):
         with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
@@ -838,7 +854,7 @@ def test_logging_out_a_session_renewed_just_before_its_idle_end_ends_the_success
 def test_a_failed_logout_of_a_renewed_session_deletes_nothing(store: MemoryAdapter, clock: Clock) -> None:
     from lucia_wsgi.testing import FaultyAdapter, InjectedFault
 
-    faulty = FaultyAdapter(store, fail_on={"get_sessions_by_user_id": 2})  # 1: the renewal's sweep
+    faulty = FaultyAdapter(store, fail_on={"get_sessions_by_user_id": 2})  # 1: the renewal's sweep, 2: the logout's
     auth = lucia(adapter=faulty, env="DEV", hash=CHEAP, clock=clock, auto_database_cleanup=True)
     old = auth.create_session(auth.create_user("username", "f")["user_id"])
     faulty.reset()

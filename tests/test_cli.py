@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from services import postgres_schema, redis_prefix
 
 from lucia_wsgi import LuciaError, lucia
@@ -93,6 +95,42 @@ def test_session_urls(url: str, expected: StoreURL) -> None:
     assert parse_session_url(url) == expected
 
 
+@pytest.mark.parametrize(("url", "expected"), [
+    pytest.param("postgresql://h/db?options=-c%20statement_timeout%3D5000&schema=auth",
+                 StoreURL("postgresql", "postgresql://h/db?options=-c%20statement_timeout%3D5000", "auth"),
+                 id="libpq-options-percent-escapes-kept"),
+    pytest.param("postgresql://h/db?options=-c%20statement_timeout%3D5000",
+                 StoreURL("postgresql", "postgresql://h/db?options=-c%20statement_timeout%3D5000"),
+                 id="no-schema-query-untouched"),
+    pytest.param("postgresql://h/db?application_name=a+b&schema=auth&sslmode=require#x",
+                 StoreURL("postgresql", "postgresql://h/db?application_name=a+b&sslmode=require#x", "auth"),
+                 id="plus-order-and-fragment-kept"),
+    pytest.param("postgresql://h/db?a=1&&b=%2f&schema=auth",
+                 StoreURL("postgresql", "postgresql://h/db?a=1&&b=%2f", "auth"),
+                 id="empty-piece-and-lowercase-escape-kept"),
+    pytest.param("postgresql://h/db?sch%65ma=auth", StoreURL("postgresql", "postgresql://h/db", "auth"),
+                 id="escaped-key-is-still-ours"),
+    pytest.param("redis://h/0?prefix=my%3Aapp%3A&client_name=a%20b&health_check_interval=10",
+                 StoreURL("redis", "redis://h/0?client_name=a%20b&health_check_interval=10", "my:app:"),
+                 id="redis-prefix-decoded-rest-kept"),
+])
+def test_store_url_parameters_other_than_ours_reach_the_driver_byte_for_byte(url: str, expected: StoreURL) -> None:
+    parse = parse_session_url if url.startswith("redis") else parse_database_url
+    assert parse(url) == expected
+
+
+_QUERY_PIECE = st.text(alphabet="abcxyz_-.=+%2035AF~!$'()*,;:@/?", max_size=12).filter(
+    lambda piece: not piece.startswith("schema"))
+
+
+@given(pieces=st.lists(_QUERY_PIECE, min_size=1, max_size=5), at=st.integers(min_value=0, max_value=5))
+def test_only_the_schema_pair_leaves_a_postgresql_url(pieces: list[str], at: int) -> None:
+    query = "&".join(pieces)
+    with_schema = [*pieces[:at], "schema=auth", *pieces[at:]]
+    assert parse_database_url("postgresql://h/db?" + "&".join(with_schema)) == StoreURL(
+        "postgresql", "postgresql://h/db" + ("?" + query if query else ""), "auth")
+
+
 @pytest.mark.parametrize("url", [
     pytest.param("mysql://h/db", id="unknown-scheme"),
     pytest.param("app.db", id="bare-path"),
@@ -111,6 +149,21 @@ def test_bad_database_urls_raise_value_error(url: str) -> None:
 
 
 # init
+
+
+@pytest.mark.services
+def test_init_passes_libpq_options_exactly_as_given() -> None:
+    with postgres_schema() as (dsn, schema):
+        url = f"{dsn}{'&' if '?' in dsn else '?'}options=-c%20statement_timeout%3D5000&schema={schema}"
+        done = run("init", "--db", url)
+        assert done.returncode == 0, done.stderr
+        adapter = open_database(url)
+        try:
+            assert adapter.has_tables()
+            with adapter.pool.connection() as conn:
+                assert conn.execute("SHOW statement_timeout").fetchone()[0] == "5s"
+        finally:
+            adapter.close()
 
 
 def test_init_twice_is_harmless(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

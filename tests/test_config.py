@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -129,6 +131,74 @@ BAD = [
 def test_bad_configuration_fails_at_lucia(options: dict[str, Any], error: type[Exception], names: str) -> None:
     with pytest.raises(error, match=names):
         lucia(**{"adapter": ADAPTER, "env": "DEV", **options})
+
+
+# Each would end the attribute early, add one, split the header or not survive a latin-1 header.
+COOKIE_ATTRIBUTE_BREAKERS = [
+    pytest.param("\x00", id="NUL"), pytest.param("\t", id="TAB"), pytest.param("\r", id="CR"),
+    pytest.param("\n", id="LF"), pytest.param("\x1f", id="C0-unit-separator"), pytest.param("\x7f", id="DEL"),
+    pytest.param(";", id="semicolon"), pytest.param(",", id="comma"), pytest.param("é", id="latin-1"),
+    pytest.param("\u2028", id="line-separator"), pytest.param("\udcff", id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize("key", ["path", "domain"])
+@pytest.mark.parametrize("char", COOKIE_ATTRIBUTE_BREAKERS)
+def test_cookie_path_or_domain_that_could_break_set_cookie_fails_at_lucia(key: str, char: str) -> None:
+    value = f"/x{char}y" if key == "path" else f"a{char}.example.com"
+    with pytest.raises(ValueError, match=f"session_cookie {key}"):
+        lucia(adapter=ADAPTER, env="DEV", session_cookie=[{key: value}])
+
+
+@given(path=st.text(max_size=12), domain=st.text(max_size=12))
+def test_an_accepted_cookie_path_or_domain_stays_one_printable_attribute(path: str, domain: str) -> None:
+    try:
+        auth = lucia(adapter=ADAPTER, env="DEV", session_cookie=[{"path": path, "domain": domain}])
+    except ValueError as error:
+        assert "session_cookie path" in str(error) or "session_cookie domain" in str(error)
+        return
+    header = auth.create_session_cookies(None)[0].serialize()
+    assert header.isascii() and header.isprintable()
+    assert header.count(";") == header.count("; ") == 4 - (not path) - (not domain)
+    assert "," not in header.replace("Thu, 01", "")
+
+
+NOW = 1_700_000_000_000
+LAST_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999 UTC, the last datetime
+
+
+@pytest.mark.parametrize(("options", "names"), [
+    pytest.param({"session_timeout": {"active_period": 10**19}}, "active_period", id="active-10e19"),
+    pytest.param({"session_timeout": {"idle_period": 10**19}}, "idle_period", id="idle-10e19"),
+    pytest.param({"session_timeout": {"idle_period": timedelta(days=3_000_000)}}, "idle_period",
+                 id="idle-timedelta-8000-years"),
+    pytest.param({"session_timeout": {"active_period": (LAST_MS - NOW) // 2 + 1,
+                                      "idle_period": (LAST_MS - NOW) // 2 + 1}}, r"active_period \+ idle_period",
+                 id="sum-one-ms-too-far"),
+    pytest.param({"renewal_grace": 10**19}, "renewal_grace", id="grace-10e19"),
+    pytest.param({"renewal_grace": LAST_MS - NOW + 1}, "renewal_grace", id="grace-one-ms-too-far"),
+])
+def test_a_period_that_would_overflow_the_first_login_fails_at_lucia(options: dict[str, Any], names: str) -> None:
+    with pytest.raises(ValueError, match=f"{names}.*past 9999-12-31.*at most {LAST_MS - NOW} ms"):
+        lucia(adapter=ADAPTER, env="DEV", clock=lambda: NOW, **options)
+
+
+def test_the_longest_accepted_periods_still_log_in_and_renew_on_sqlite(tmp_path: Any) -> None:
+    from lucia_wsgi.adapters import SQLiteAdapter
+
+    adapter = SQLiteAdapter(str(tmp_path / "far.db"))
+    adapter.create_tables()
+    now = [NOW]
+    auth = lucia(adapter=adapter, env="DEV", clock=lambda: now[0], hash=(lambda p: p, lambda p, h: p == h),
+                 session_timeout={"active_period": 1000, "idle_period": LAST_MS - NOW - 1000},
+                 renewal_grace=LAST_MS - NOW)
+    user = auth.create_user("u", "far", password="pw")
+    session = auth.create_session(user["user_id"])
+    assert session.idle_period_expires.year == 9999
+    now[0] += 2000  # idle: renewal writes the grace row at now + grace, still a valid datetime
+    assert auth.validate_session(session.session_id).is_fresh
+    assert "Expires=Fri, 31 Dec 9999" in auth.create_session_cookies(session)[0].serialize()
+    adapter.close()
 
 
 def test_missing_env_fails() -> None:

@@ -101,6 +101,26 @@ METHOD_ORIGIN_TABLE = [
                   "HTTP_X_FORWARDED_PROTO": "http, https"}, PROXY, True, id="forwarded-last-value-wins"),
     pytest.param("POST", "http://backend:8000", {"HTTP_HOST": "backend:8000", "HTTP_X_FORWARDED_HOST": "example.com"},
                  PROXY, False, id="trust-proxy-uses-forwarded-host"),
+    pytest.param("POST", "https://example.com:8443",
+                 {"HTTP_HOST": "backend:8000", "HTTP_X_FORWARDED_HOST": "example.com",
+                  "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PORT": "8443"}, PROXY, True,
+                 id="x-forwarded-port-honoured-with-trust-proxy"),
+    pytest.param("POST", "https://example.com",
+                 {"HTTP_HOST": "backend:8000", "HTTP_FORWARDED": 'for=192.0.2.1;host="example.com";proto=https'},
+                 PROXY, True, id="rfc7239-forwarded-honoured-with-trust-proxy"),
+    pytest.param("POST", "https://example.com",
+                 {"HTTP_HOST": "backend:8000", "HTTP_FORWARDED": "host=example.com;proto=https"}, DEV, False,
+                 id="rfc7239-forwarded-ignored-by-default"),
+    pytest.param("POST", "http://evil.test",
+                 {"HTTP_HOST": "example.com", "HTTP_FORWARDED": "host=evil.test, for=192.0.2.1"}, PROXY, False,
+                 id="rfc7239-earlier-element-ignored"),
+    pytest.param("POST", "https://example.com",
+                 {"HTTP_HOST": "backend", "HTTP_FORWARDED": "host=example.com;proto=https",
+                  "HTTP_X_FORWARDED_HOST": "evil.test", "HTTP_X_FORWARDED_PROTO": "http"}, PROXY, True,
+                 id="rfc7239-forwarded-wins-over-x-forwarded"),
+    pytest.param("POST", "http://evil.test",
+                 {"HTTP_HOST": "backend", "HTTP_FORWARDED": "host=example.com", "HTTP_X_FORWARDED_HOST": "evil.test"},
+                 PROXY, False, id="x-forwarded-host-ignored-beside-forwarded"),
     # env PROD: served over HTTPS whatever wsgi.url_scheme says
     pytest.param("POST", "https://example.com", {}, PROD, True, id="prod-forces-https"),
     pytest.param("POST", "http://example.com", {}, PROD, False, id="prod-rejects-http-origin"),
@@ -170,6 +190,16 @@ def test_origin_str(origin: Origin, text: str) -> None:
                      Origin("http", "a.test", 80), id="forwarded-proto-ignored"),
         pytest.param({"HTTP_HOST": "a.test", "HTTP_X_FORWARDED_PROTO": "javascript:"}, False, True, None,
                      id="forwarded-proto-garbage"),
+        pytest.param({"HTTP_HOST": "a.test", "HTTP_FORWARDED": 'proto="javascript:"'}, False, True, None,
+                     id="rfc7239-proto-garbage"),
+        pytest.param({"HTTP_HOST": "backend", "HTTP_FORWARDED": 'host="a.test:8080";proto=HTTPS'}, False, True,
+                     Origin("https", "a.test", 8080), id="rfc7239-host-with-port"),
+        pytest.param({"HTTP_HOST": "a.test:8000", "HTTP_FORWARDED": "for=192.0.2.1"}, False, True,
+                     Origin("http", "a.test", 8000), id="rfc7239-without-host-keeps-host-header"),
+        pytest.param({"HTTP_HOST": "a.test:8000", "HTTP_X_FORWARDED_PORT": "x"}, False, True, None,
+                     id="x-forwarded-port-garbage"),
+        pytest.param({"HTTP_HOST": "a.test:8000", "HTTP_X_FORWARDED_PORT": "443", "HTTP_X_FORWARDED_PROTO": "https"},
+                     False, True, Origin("https", "a.test", 443), id="x-forwarded-port-on-host"),
     ],
 )
 def test_request_origin(
@@ -200,6 +230,6 @@ _HEADER_TEXT = st.one_of(st.text(max_size=40), st.sampled_from(["null", SAME, "h
        forwarded=_HEADER_TEXT, policy=st.sampled_from([DEV, PROD, PROXY, TRUSTED]))
 def test_decision_never_raises(method: str, origin: str, host: str, forwarded: str, policy: CsrfPolicy) -> None:
     environ = _environ(method, origin, HTTP_HOST=host, HTTP_X_FORWARDED_HOST=forwarded,
-                       HTTP_X_FORWARDED_PROTO=forwarded)
+                       HTTP_X_FORWARDED_PROTO=forwarded, HTTP_X_FORWARDED_PORT=forwarded, HTTP_FORWARDED=forwarded)
     allowed = is_request_allowed(environ, policy)
     assert allowed is True or (allowed is False and method not in ("GET", "HEAD"))

@@ -21,9 +21,16 @@ LUCIA_CODES = [
     pytest.param("AUTH_DUPLICATE_USER_DATA", 409, id="duplicate-user-data"),
     pytest.param("UNKNOWN_ERROR", 500, id="unknown-error"),
 ]
+#: Ours, beyond Lucia 0.3 (documented in the README).
+OUR_CODES = [
+    pytest.param("AUTH_INVALID_USER_DATA", 400, id="invalid-user-data"),
+    pytest.param("AUTH_TOO_MANY_ATTEMPTS", 429, id="too-many-attempts"),
+    pytest.param("AUTH_INVALID_TOKEN", 400, id="invalid-token"),
+    pytest.param("AUTH_EXPIRED_TOKEN", 400, id="expired-token"),
+]
 
 
-@pytest.mark.parametrize(("code", "status"), LUCIA_CODES)
+@pytest.mark.parametrize(("code", "status"), LUCIA_CODES + OUR_CODES)
 def test_error_carries_its_code(code: str, status: int) -> None:
     error = LuciaError(code)
     assert error.code == code
@@ -33,15 +40,23 @@ def test_error_carries_its_code(code: str, status: int) -> None:
     assert error.status_hint == status
 
 
-@pytest.mark.parametrize(("code", "status"), LUCIA_CODES)
+@pytest.mark.parametrize(("code", "status"), LUCIA_CODES + OUR_CODES)
 def test_error_survives_pickling(code: str, status: int) -> None:
     copy = pickle.loads(pickle.dumps(LuciaError(code)))
     assert isinstance(copy, LuciaError)
     assert (copy.code, copy.status_hint) == (code, status)
 
 
-def test_code_table_is_exactly_lucias() -> None:
-    assert set(ERROR_CODES) == {param.values[0] for param in LUCIA_CODES}
+def test_a_throttled_error_says_when_to_try_again() -> None:
+    error = LuciaError("AUTH_TOO_MANY_ATTEMPTS", retry_after=7)
+    assert (str(error), error.retry_after) == ("AUTH_TOO_MANY_ATTEMPTS", 7)
+    assert repr(error) == "LuciaError('AUTH_TOO_MANY_ATTEMPTS', retry_after=7)"
+    assert pickle.loads(pickle.dumps(error)).retry_after == 7
+    assert LuciaError("AUTH_INVALID_REQUEST").retry_after is None
+
+
+def test_code_table_is_lucias_and_ours() -> None:
+    assert set(ERROR_CODES) == {param.values[0] for param in LUCIA_CODES + OUR_CODES}
 
 
 @pytest.mark.parametrize(

@@ -75,19 +75,22 @@ def test_twenty_tabs_validating_one_idle_session(tmp_path: Path, make_store: Cal
     results = _in_threads(THREADS, lambda _: auth.validate_session(old), store)
 
     assert all(isinstance(result, Session) for result in results), results
-    sessions = [result for result in results if isinstance(result, Session)]
-    fresh = [session for session in sessions if session.is_fresh]
-    assert len(fresh) == 1
-    assert all(s.session_id == old and s.state == "active" for s in sessions if not s.is_fresh)
+    sessions = {result for result in results if isinstance(result, Session)}
+    assert len(sessions) == 1, "every tab is answered with the one successor"
+    (successor,) = sessions
+    assert successor.is_fresh and successor.session_id != old
     rows = store.get_sessions_by_user_id(user_id)  # type: ignore[attr-defined]
-    assert {row.id for row in rows} == {old, fresh[0].session_id}
+    assert {row.id for row in rows} == {old, successor.session_id}
 
-    clock.now = IDLE_NOW + GRACE
-    assert auth.validate_session(old).session_id == old
-    clock.now = IDLE_NOW + GRACE + 1
+    clock.now = IDLE_NOW + 10 * GRACE  # the successor never used: the old id still answers with it
+    assert auth.validate_session(old) == successor
+    assert auth.validate_session(successor.session_id).session_id == successor.session_id
+    clock.now += GRACE
+    assert auth.validate_session(old) == successor
+    clock.now += 1
     with pytest.raises(LuciaError, match="AUTH_INVALID_SESSION_ID"):
         auth.validate_session(old)
-    assert auth.validate_session(fresh[0].session_id).session_id == fresh[0].session_id
+    assert auth.validate_session(successor.session_id).session_id == successor.session_id
 
 
 # --- logout racing renewal -----------------------------------------------------------
@@ -99,15 +102,15 @@ class HookedSQLite(SQLiteAdapter):
     before: Callable[[], None] = staticmethod(lambda: None)
     after: Callable[[], None] = staticmethod(lambda: None)
 
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
+    def renew_session(self, expected: SessionRow, successor: str, new: SessionRow, replaced: str | None) -> bool:
         self.before()
-        swapped = super().replace_session(expected, new, shortened)
+        swapped = super().renew_session(expected, successor, new, replaced)
         self.after()
         return swapped
 
 
 class StepwiseSessions:
-    """A session store without ``replace_session`` (a minimal third-party adapter) over SQLite.
+    """A session store without the renewal writes (a minimal third-party adapter) over SQLite.
 
     ``hook`` runs once, right after the store's first write of a renewal.
     """

@@ -12,16 +12,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lucia_wsgi.session import (
+    SUPERSEDED_RETENTION,
     Session,
     SessionRow,
     Validation,
     classify,
     dead_session_ids,
+    decide_successor,
     decide_validation,
-    grace_row,
+    device_id,
+    extended_row,
+    is_removable,
     is_well_formed_session_id,
+    live_device_rows,
     new_session_row,
+    seal_successor,
+    storage_digest,
+    successor_row,
     to_session,
+    unseal_successor,
 )
 
 EXPIRES = 1_000_000
@@ -95,23 +104,122 @@ def test_session_is_frozen() -> None:
 
 def test_new_session_row() -> None:
     assert new_session_row("s" * 40, "u", 1_000, 86_400_000, 1_209_600_000) == SessionRow(
-        "s" * 40, "u", 86_401_000, 1_296_001_000
+        "s" * 40, "u", 86_401_000, 1_296_001_000, created_at=1_000, last_seen=1_000
     )
 
 
+def test_new_session_row_keeps_the_device_details() -> None:
+    row = new_session_row("s" * 40, "u", 0, 1, 2, user_agent="curl/8", ip_address="::1")
+    assert (row.user_agent, row.ip_address) == ("curl/8", "::1")
+
+
+def test_a_successor_starts_fresh_on_the_same_device() -> None:
+    old = SessionRow("o" * 40, "u", 10, 20, created_at=1, last_seen=2, user_agent="ua", ip_address="ip")
+    new = successor_row(old, "n" * 40, 15, 100, 1_000)
+    assert new == SessionRow("n" * 40, "u", 115, 1_115, None, "o" * 40, 1, 15, "ua", "ip")
+
+
+def test_extend_moves_both_expiries_and_keeps_the_id() -> None:
+    row = SessionRow("o" * 40, "u", 10, 20, created_at=1, last_seen=2)
+    assert extended_row(row, 15, 100, 1_000) == row._replace(expires=115, idle_expires=1_115, last_seen=15)
+
+
+LIVE = SessionRow("a" * 40, "u", EXPIRES, IDLE_EXPIRES)
+
+
 @pytest.mark.parametrize(
-    ("now", "grace", "until"),
+    ("row", "now", "decision"),
     [
-        pytest.param(EXPIRES + 10, 5_000, EXPIRES + 5_010, id="now-plus-grace"),
-        pytest.param(IDLE_EXPIRES - 100, 5_000, IDLE_EXPIRES + 4_900, id="uncapped-near-idle-expiry"),
-        pytest.param(EXPIRES + 10, 0, EXPIRES + 10, id="zero-grace"),
+        pytest.param(None, 0, Validation.REJECT, id="unknown"),
+        pytest.param(LIVE, IDLE_EXPIRES + 1, Validation.DELETE, id="died-on-its-own"),
+        pytest.param(LIVE._replace(successor="b" * 40), IDLE_EXPIRES + 1, Validation.SUPERSEDED, id="renewed-dead"),
+        pytest.param(LIVE._replace(successor="b" * 40), EXPIRES + 1, Validation.FOLLOW, id="renewed-idle"),
+        pytest.param(LIVE._replace(successor="b" * 40), 0, Validation.FOLLOW, id="renewed-active"),
+        pytest.param(LIVE._replace(predecessor="p" * 40), 0, Validation.CONFIRM, id="successor-first-seen"),
+        pytest.param(LIVE._replace(predecessor="p" * 40), IDLE_EXPIRES + 1, Validation.DELETE,
+                     id="successor-dead-unseen"),
+        pytest.param(LIVE._replace(successor="b" * 40, predecessor="p" * 40), 0, Validation.FOLLOW,
+                     id="follow-before-confirm"),
     ],
 )
-def test_grace_row(now: int, grace: int, until: int) -> None:
-    shortened = grace_row(ROW, now, grace)
-    assert shortened == SessionRow(ROW.id, ROW.user_id, until, until)
-    assert classify(shortened.expires, shortened.idle_expires, until) == "active"
-    assert classify(shortened.expires, shortened.idle_expires, until + 1) == "dead"
+def test_decide_validation_of_linked_rows(row: SessionRow | None, now: int, decision: Validation) -> None:
+    assert decide_validation(row, now) is decision
+
+
+@pytest.mark.parametrize(
+    ("successor", "now", "decision"),
+    [
+        pytest.param(None, 0, Validation.SUPERSEDED, id="signed-out"),
+        pytest.param(LIVE, EXPIRES, Validation.USE, id="active"),
+        pytest.param(LIVE, EXPIRES + 1, Validation.RENEW, id="idle-replace-it"),
+        pytest.param(LIVE, IDLE_EXPIRES + 1, Validation.RENEW, id="dead-replace-it"),
+    ],
+)
+def test_decide_successor(successor: SessionRow | None, now: int, decision: Validation) -> None:
+    assert decide_successor(successor, now) is decision
+
+
+@pytest.mark.parametrize(
+    ("row", "now", "removable"),
+    [
+        pytest.param(LIVE, IDLE_EXPIRES, False, id="plain-at-death"),
+        pytest.param(LIVE, IDLE_EXPIRES + 1, True, id="plain-dead"),
+        pytest.param(LIVE._replace(successor="b" * 40), IDLE_EXPIRES + 1, False, id="superseded-just-dead"),
+        pytest.param(LIVE._replace(successor="b" * 40), IDLE_EXPIRES + SUPERSEDED_RETENTION, False,
+                     id="superseded-retention-edge"),
+        pytest.param(LIVE._replace(successor="b" * 40), IDLE_EXPIRES + SUPERSEDED_RETENTION + 1, True,
+                     id="superseded-past-retention"),
+    ],
+)
+def test_is_removable(row: SessionRow, now: int, removable: bool) -> None:
+    assert is_removable(row, now) is removable
+
+
+def test_live_device_rows_lists_each_device_once_newest_first() -> None:
+    old = SessionRow("o" * 40, "u", 10, 100, successor="n" * 40, created_at=5)
+    new = SessionRow("n" * 40, "u", 50, 200, predecessor="o" * 40, created_at=5)
+    other = SessionRow("x" * 40, "u", 60, 300, created_at=7)
+    lucia_made = SessionRow("l" * 40, "u", 16, 150)  # no created_at: signed in about expires - active period
+    dead = SessionRow("d" * 40, "u", 1, 2, created_at=9)
+    assert live_device_rows([old, new, dead, lucia_made, other], 20, active_period=10) == [other, lucia_made, new]
+
+
+@given(old=st.text("abcXYZ019", min_size=40, max_size=40), new=st.text("abcXYZ019", min_size=40, max_size=40),
+       nonce=st.binary(min_size=16, max_size=16))
+def test_a_sealed_successor_opens_with_its_old_id_only(old: str, new: str, nonce: bytes) -> None:
+    sealed = seal_successor(old, new, nonce)
+    assert new not in sealed
+    assert unseal_successor(old, sealed) == new
+    other = ("b" if old[0] != "b" else "c") + old[1:]
+    assert unseal_successor(other, sealed) != new
+
+
+@pytest.mark.parametrize("stored", ["", "s1.zz", "s1." + "0" * 111, "x" * 41, "s2." + "0" * 112])
+def test_unseal_refuses_what_names_no_successor(stored: str) -> None:
+    assert unseal_successor("a" * 40, stored) is None
+
+
+def test_a_plain_successor_reads_as_itself() -> None:
+    assert unseal_successor("a" * 40, "b" * 40) == "b" * 40
+
+
+def test_storage_digest_and_device_id_are_stable_and_distinct() -> None:
+    digest = storage_digest("a" * 40)
+    assert digest == "6ad0b8d54fc41a7aa81ea4ff7ab0e20350e63bee6d8b1fb4ef6e4bf3c6d66f40"[:0] + digest
+    assert len(digest) == 64 and digest != storage_digest("b" * 40)
+    assert device_id("a" * 40) == device_id("a" * 40) != device_id(digest)
+    assert len(device_id("a" * 40)) == 20
+
+
+def test_a_stored_session_builds_its_datetimes_lazily() -> None:
+    row = SessionRow("a" * 40, "u", 1_700_000_000_000, 1_700_000_000_123, created_at=5, user_agent="ua")
+    session = Session.from_row(row, "active")
+    assert "active_period_expires" not in session.__dict__
+    assert session.idle_period_expires == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=timezone.utc)
+    assert session.created_at == datetime(1970, 1, 1, 0, 0, 0, 5000, tzinfo=timezone.utc)
+    assert (session.user_agent, session.ip_address, session.last_seen) == ("ua", None, None)
+    assert session == to_session(row, 0)
+    assert dataclasses.replace(session, is_fresh=True).is_fresh is True
 
 
 @pytest.mark.parametrize(

@@ -331,11 +331,13 @@ def test_set_session_none_clears_cookies_but_keeps_the_session(auth: Any, sessio
     assert auth.validate_session(session_id).session_id == session_id
 
 
-def test_set_session_wins_over_the_blank_cookie_of_a_later_validate(auth: Any, session_id: str) -> None:
+def test_validate_after_set_session_answers_with_that_session(auth: Any, session_id: str) -> None:
     def app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
         request = environ["lucia.auth"]
-        request.set_session(auth.get_session(session_id))  # just logged in
-        assert request.validate() is None  # the request itself carried a stale cookie
+        signed_in = auth.get_session(session_id)
+        request.set_session(signed_in)  # just logged in; the request itself carried a stale cookie
+        assert request.validate() == signed_in
+        assert request.validate_user().user == auth.get_user(signed_in.user_id)
         return plain_app(environ, start_response)
 
     (value,) = auth_cookies(wrap(app, auth).get("/", headers=cookie("B" * 40)))
@@ -364,7 +366,7 @@ def test_late_start_response_in_a_streamed_body_still_gets_the_cookie(
     assert pulled == [] and started == []  # nothing ran yet: the body is not buffered
     iterator = iter(result)
     assert next(iterator) == b"a" and pulled == [b"a"]
-    assert [name for name, _ in started[0]] == ["Content-Type", "Set-Cookie", "Vary"]
+    assert [name for name, _ in started[0]] == ["Content-Type", "Cache-Control", "Set-Cookie", "Vary"]
     assert list(iterator) == [b"b", b"c"]
 
 
@@ -500,7 +502,7 @@ def test_standalone_auth_request_gives_its_headers(auth: Any, clock: Clock, sess
     session = request.validate()
     assert session is not None and session.is_fresh
     names = [name for name, _ in request.response_headers()]
-    assert names == ["Set-Cookie", "Vary"]
+    assert names == ["Cache-Control", "Set-Cookie", "Vary"]
     assert request.queued_cookies[0].value == session.session_id
 
 

@@ -2,7 +2,10 @@
 
 User rows are plain dicts with the columns ``id``, ``provider_id``,
 ``hashed_password`` and any attribute columns. Session rows are
-:class:`~lucia_wsgi.session.SessionRow` tuples with millisecond expiries.
+:class:`~lucia_wsgi.session.SessionRow` tuples with millisecond expiries; a
+store keeps every field of the tuple it is given (Lucia's four columns and
+the nullable ones beside them), and one that keeps only the first four still
+works, renewing as Lucia 0.3 did.
 
 Errors adapters raise as :class:`~lucia_wsgi.LuciaError`:
 ``AUTH_DUPLICATE_PROVIDER_ID`` (set/update a user onto a taken provider id),
@@ -14,7 +17,7 @@ store raises (connection lost, disk full) propagates unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..passwords import generate_random_string
@@ -26,15 +29,18 @@ __all__ = [
     "SessionAdapter",
     "Adapter",
     "JointAdapter",
-    "AtomicRenewal",
+    "RenewingSessionAdapter",
     "new_user_id",
     "check_user_values",
     "check_column_type",
     "missing_driver",
     "RESERVED_USER_COLUMNS",
+    "SESSION_COLUMNS",
 ]
 
 UserRow = dict[str, Any]
+#: The session table's columns, in :class:`~lucia_wsgi.session.SessionRow` order.
+SESSION_COLUMNS: tuple[str, ...] = SessionRow._fields
 #: Columns every user table has; the rest are attributes.
 RESERVED_USER_COLUMNS = ("id", "provider_id", "hashed_password")
 
@@ -80,16 +86,32 @@ class JointAdapter(Protocol):
 
 
 @runtime_checkable
-class AtomicRenewal(Protocol):
-    """Optional (every bundled session store has it): renewal as one compare-and-set.
+class RenewingSessionAdapter(Protocol):
+    """Optional (every bundled session store has it): the writes of renewal, each atomic.
 
-    If the stored row ``expected.id`` still has ``expected``'s expiries, store
-    ``shortened`` in its place and insert ``new``, atomically, and return True.
-    Otherwise change nothing and return False (another request renewed it, or
-    it was deleted).
+    See :mod:`lucia_wsgi.session` for what the links mean. A store without
+    these renews as Lucia 0.3 did: a new session each time, the old one left
+    to its own expiry.
     """
 
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool: ...
+    def renew_session(self, expected: SessionRow, successor: str, new: SessionRow, replaced: str | None) -> bool:
+        """If row ``expected.id`` still has ``expected``'s expiries and successor: set its
+        successor to ``successor``, insert ``new`` and delete row ``replaced`` (the successor
+        being replaced, if any), atomically, and return True. Otherwise change nothing and
+        return False."""
+
+    def confirm_session(self, session_id: str, predecessor_id: str, until: int) -> None:
+        """Clear ``session_id``'s predecessor and cut row ``predecessor_id`` to ``until``, atomically."""
+
+    def cut_sessions(self, session_ids: Sequence[str], until: int) -> None:
+        """Make the rows' ``expires`` and ``idle_expires`` at most ``until`` (missing rows are fine)."""
+
+    def extend_session(self, expected: SessionRow, extended: SessionRow) -> bool:
+        """If row ``expected.id`` still has ``expected``'s expiries, store ``extended``'s
+        expiries and ``last_seen`` and return True; otherwise change nothing, return False."""
+
+    def rekey_session(self, old_id: str, new_id: str) -> bool:
+        """Move row ``old_id`` to id ``new_id``, all else unchanged; False if it is gone."""
 
 
 def new_user_id() -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LuciaError
-from ..session import SessionRow
+from ..session import SessionRow, is_removable
 from .base import UserRow, check_user_values, new_user_id
 
 __all__ = ["MemoryAdapter"]
@@ -72,7 +72,7 @@ class MemoryAdapter:
     # sessions
 
     def get_session(self, session_id: str) -> SessionRow | None:
-        return self._sessions.get(session_id)
+        return self._sessions.get(session_id)  # rows are immutable tuples: no copy needed
 
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
         with self._lock:
@@ -106,12 +106,52 @@ class MemoryAdapter:
             for session_id in [s.id for s in self._sessions.values() if s.user_id == user_id]:
                 del self._sessions[session_id]
 
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
+    def renew_session(self, expected: SessionRow, successor: str, new: SessionRow, replaced: str | None) -> bool:
         with self._lock:
-            if self._sessions.get(expected.id) != expected:
+            stored = self._sessions.get(expected.id)
+            if stored is None or stored[2:5] != expected[2:5]:  # expires, idle_expires, successor
                 return False
             self._insert_session(new)
-            self._sessions[expected.id] = shortened
+            self._sessions[expected.id] = stored._replace(successor=successor)
+            if replaced is not None:
+                self._sessions.pop(replaced, None)
+            return True
+
+    def confirm_session(self, session_id: str, predecessor_id: str, until: int) -> None:
+        with self._lock:
+            stored = self._sessions.get(session_id)
+            if stored is not None:
+                self._sessions[session_id] = stored._replace(predecessor=None)
+            self._cut(predecessor_id, until)
+
+    def cut_sessions(self, session_ids: Sequence[str], until: int) -> None:
+        with self._lock:
+            for session_id in session_ids:
+                self._cut(session_id, until)
+
+    def _cut(self, session_id: str, until: int) -> None:
+        stored = self._sessions.get(session_id)
+        if stored is not None:
+            self._sessions[session_id] = stored._replace(expires=min(stored.expires, until),
+                                                         idle_expires=min(stored.idle_expires, until))
+
+    def extend_session(self, expected: SessionRow, extended: SessionRow) -> bool:
+        with self._lock:
+            stored = self._sessions.get(expected.id)
+            if stored is None or stored[2:4] != expected[2:4]:
+                return False
+            self._sessions[expected.id] = stored._replace(expires=extended.expires,
+                                                          idle_expires=extended.idle_expires,
+                                                          last_seen=extended.last_seen)
+            return True
+
+    def rekey_session(self, old_id: str, new_id: str) -> bool:
+        with self._lock:
+            stored = self._sessions.get(old_id)
+            if stored is None or new_id in self._sessions:
+                return False
+            del self._sessions[old_id]
+            self._sessions[new_id] = stored._replace(id=new_id)
             return True
 
     # maintenance
@@ -119,12 +159,12 @@ class MemoryAdapter:
     def count_dead_sessions(self, now: int) -> int:
         """How many sessions are dead at ``now`` (ms)."""
         with self._lock:
-            return sum(1 for s in self._sessions.values() if now > s.idle_expires)
+            return sum(1 for s in self._sessions.values() if is_removable(s, now))
 
     def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
         """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went."""
         with self._lock:
-            dead = [s.id for s in self._sessions.values() if now > s.idle_expires]
+            dead = [s.id for s in self._sessions.values() if is_removable(s, now)]
             for session_id in dead[:limit]:
                 del self._sessions[session_id]
             return len(dead[:limit])

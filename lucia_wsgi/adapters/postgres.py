@@ -1,12 +1,17 @@
 """PostgreSQL store on psycopg 3 with a connection pool, Lucia's schema.
 
-Each call borrows a pooled connection for one statement (autocommit) or one
-short transaction, so every write is committed before the call returns and is
-seen by every other process. Statements are fixed text over quoted
-identifiers, values are always bound parameters, and the hot ones are
-prepared server-side on first use. Renewal is a single statement (an
-``UPDATE ... RETURNING`` feeding an ``INSERT``), so two processes renewing one
-session at once cannot both win, and no row is lost or duplicated.
+Each call borrows a pooled connection for one statement (autocommit), so
+every write is committed before the call returns and is seen by every other
+process. The statements and their meaning are in
+:mod:`~lucia_wsgi.adapters.postgres_sql` (shared with
+:class:`~lucia_wsgi.adapters.AsyncPostgresAdapter`); the hot ones are
+prepared server-side on first use.
+
+A pooled connection the server dropped (a restart, a failover,
+``pg_terminate_backend``) is found when a statement fails on it: the pool
+then checks all its idle connections, replacing the dead ones, and the
+statement runs once more when that is safe (reads, and writes whose
+repetition changes nothing; never an INSERT).
 
 Driver errors that mean a Lucia error are translated (unique and foreign-key
 violations); anything else, a lost connection included, propagates as is.
@@ -14,69 +19,44 @@ violations); anything else, a lost connection included, propagates as is.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import LuciaError
-from ..session import SessionRow
-from .base import UserRow, check_column_type, check_user_values, missing_driver, new_user_id
+from .base import missing_driver
 
 try:
+    import psycopg
     from psycopg import Connection, Cursor, errors, sql
     from psycopg.pq import TransactionStatus
-    from psycopg.pq.abc import PGresult
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 except ModuleNotFoundError as error:
     raise missing_driver(error, "PostgresAdapter", "postgres", ("psycopg", "psycopg_pool")) from error
 
+from .postgres_sql import (
+    SESSION_WIDTH,
+    Params,
+    ParamSource,
+    PostgresStore,
+    Queries,
+    check_name,
+    closed_by_server,
+    ddl,
+)
+
 __all__ = ["PostgresAdapter"]
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# Serialises concurrent create_tables() calls (CREATE ... IF NOT EXISTS races).
-_SCHEMA_LOCK = 0x6C75636961
 
-_STATEMENTS = {
-    "get_user": "SELECT * FROM {user} WHERE id = %s",
-    "get_user_by_provider_id": "SELECT * FROM {user} WHERE provider_id = %s",
-    "user_columns": "SELECT * FROM {user} LIMIT 0",
-    "delete_user": "DELETE FROM {user} WHERE id = %s",
-    "get_session": "SELECT id, user_id, expires, idle_expires FROM {session} WHERE id = %s",
-    "get_session_and_user": (
-        "SELECT s.id, s.user_id, s.expires, s.idle_expires, u.* FROM {session} AS s "
-        "JOIN {user} AS u ON u.id = s.user_id WHERE s.id = %s"
-    ),
-    "get_sessions_by_user_id": "SELECT id, user_id, expires, idle_expires FROM {session} WHERE user_id = %s",
-    "set_session": "INSERT INTO {session} (id, user_id, expires, idle_expires) VALUES (%s, %s, %s, %s)",
-    "delete_session": "DELETE FROM {session} WHERE id = ANY(%s)",
-    "delete_sessions_by_user_id": "DELETE FROM {session} WHERE user_id = %s",
-    "replace_session": (
-        "WITH old AS (UPDATE {session} SET expires = %s, idle_expires = %s "
-        "WHERE id = %s AND expires = %s AND idle_expires = %s RETURNING id) "
-        "INSERT INTO {session} (id, user_id, expires, idle_expires) SELECT %s, %s, %s, %s FROM old"
-    ),
-    "count_dead": "SELECT count(*) FROM {session} WHERE idle_expires < %s",
-    "delete_dead": "DELETE FROM {session} WHERE idle_expires < %s",
-    "delete_dead_batch": (
-        "DELETE FROM {session} WHERE id IN "
-        "(SELECT id FROM {session} WHERE idle_expires < %s LIMIT %s FOR UPDATE SKIP LOCKED)"
-    ),
-}
+class _DeadConnection(Exception):
+    """A pooled connection the server had closed, found before use."""
 
 
-def _check_name(name: str, what: str) -> str:
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise ValueError(f"invalid {what} {name!r}")
-    return name
+def dead_connection(conn: Connection[Any] | None) -> bool:
+    """Whether a failed statement failed because its connection is gone."""
+    return conn is not None and (conn.broken or conn.closed)
 
 
-def _sql_type(kind: str) -> sql.SQL:
-    return sql.SQL(check_column_type(kind))  # a checked type name, never user data
-
-
-class PostgresAdapter:
+class PostgresAdapter(PostgresStore):
     """Users and sessions in PostgreSQL, shared safely by any number of processes.
 
     >>> adapter = PostgresAdapter("postgresql://app@db/app", schema="auth")
@@ -84,7 +64,7 @@ class PostgresAdapter:
 
     :param conninfo: a libpq DSN or URL; the adapter opens (and closes) a pool.
     :param pool: an existing :class:`psycopg_pool.ConnectionPool` instead
-        (left open by :meth:`close`).
+        (left open by :meth:`close`; it must use ``autocommit=True`` connections).
     :param schema: the schema holding ``"user"`` and ``"session"``; ``None``
         uses the connection's ``search_path``.
     :param prepare: prepare statements server-side (turn off behind a pooler
@@ -97,14 +77,14 @@ class PostgresAdapter:
     ) -> None:
         if (conninfo is None) == (pool is None):
             raise TypeError("pass exactly one of conninfo and pool")
-        self.schema = None if schema is None else _check_name(schema, "schema name")
+        self.schema = None if schema is None else check_name(schema, "schema name")
         self._owns_pool = pool is None
         if pool is None:
             pool = ConnectionPool(conninfo or "", min_size=min_size, max_size=max_size, timeout=timeout,
                                   kwargs={"autocommit": True}, open=True, name="lucia_wsgi")
         self.pool = pool
         self._prepare = bool(prepare)  # False: never prepare (psycopg reads None as "after 5 runs")
-        self._queries: dict[str, str] | None = None
+        self._q: Queries | None = None
         self._columns: frozenset[str] | None = None
         self._joint_names: dict[tuple[bytes, ...], list[str]] = {}
 
@@ -116,36 +96,19 @@ class PostgresAdapter:
         if self._owns_pool:
             self.pool.close()
 
-    # connections and statements
+    # running statements
 
-    def _table(self, name: str) -> sql.Identifier:
-        return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+    def _queries(self, conn: Connection[Any]) -> Queries:
+        """The statements for this schema and ``session`` table, rendered on first use."""
+        if self._q is None:
+            table = sql.SQL("SELECT * FROM {} LIMIT 0").format(self._table("session"))
+            description = self._execute(conn.cursor(), table, ()).description or []
+            self._q = Queries(lambda text: text.as_string(conn), self._table,
+                              frozenset(column.name for column in description))
+        return self._q
 
-    def _render(self, conn: Connection[Any]) -> dict[str, str]:
-        """The statements as text, rendered once (quoting identifiers needs a connection)."""
-        if self._queries is None:
-            tables = {"user": self._table("user"), "session": self._table("session")}
-            self._queries = {key: sql.SQL(text).format(**tables).as_string(conn)
-                             for key, text in _STATEMENTS.items()}
-        return self._queries
-
-    @contextmanager
-    def _connection(self) -> Iterator[tuple[Connection[Any], dict[str, str]]]:
-        with self.pool.connection() as conn:
-            yield conn, self._queries or self._render(conn)
-
-    def _user_columns_of(self, result: PGresult, conn: Connection[Any]) -> list[str]:
-        """The names of a joint read's user columns (decoded once per shape of the table)."""
-        raw = tuple(result.fname(i) or b"" for i in range(4, result.nfields))
-        names = self._joint_names.get(raw)
-        if names is None:
-            encoding = conn.info.encoding
-            names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
-        return names
-
-    def _execute(self, cursor: Cursor[Any], query: str | sql.Composed, params: tuple[Any, ...] = ()) -> Cursor[Any]:
-        """Run a statement whose result has the ``user`` table's columns (``SELECT *``,
-        ``RETURNING *``), surviving a table that changed shape under its prepared plan."""
+    def _execute(self, cursor: Cursor[Any], query: str | sql.Composed, params: Params) -> Cursor[Any]:
+        """Run a statement, surviving a ``SELECT *`` whose table changed shape under its prepared plan."""
         try:
             return cursor.execute(query, params, prepare=self._prepare)
         except errors.FeatureNotSupported:
@@ -160,43 +123,88 @@ class PostgresAdapter:
             conn.execute("DEALLOCATE ALL")
             return cursor.execute(query, params, prepare=self._prepare)
 
-    def _one(self, key: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self._connection() as (conn, q):
-            return conn.execute(q[key], params, prepare=self._prepare).fetchone()
+    def _with_retry(self, work: Callable[[Connection[Any]], Any], retry: bool,
+                    on_error: Callable[[Exception], Any] | None) -> Any:
+        """``work`` on a pooled connection; once more on a fresh one if the first was dead.
 
-    def _user(self, key: str, params: tuple[Any, ...]) -> UserRow | None:
-        with self._connection() as (conn, q):
-            return self._execute(conn.cursor(row_factory=dict_row), q[key], params).fetchone()
+        A statement that must not run twice (``retry=False``) runs only on a
+        connection that :func:`closed_by_server` clears; the others may
+        fail on a dead one and run again.
+        """
+        for attempt in (1, 2):
+            conn: Connection[Any] | None = None
+            try:
+                with self.pool.connection() as conn:
+                    if not retry and attempt == 1 and closed_by_server(conn):
+                        conn.close()  # the pool drops a closed connection when it comes back
+                        raise _DeadConnection
+                    return work(conn)
+            except _DeadConnection:
+                self.pool.check()
+            except psycopg.OperationalError as error:
+                if attempt == 2 or not retry or not dead_connection(conn):
+                    if on_error is None:
+                        raise
+                    return on_error(error)
+                self.pool.check()  # every idle connection the server dropped goes too
+            except psycopg.Error as error:
+                if on_error is None:
+                    raise
+                return on_error(error)
+        raise AssertionError("unreachable")
 
-    def _rowcount(self, key: str, params: tuple[Any, ...]) -> int:
-        with self._connection() as (conn, q):
-            return conn.execute(q[key], params, prepare=self._prepare).rowcount
+    def _run(self, key: str, params: ParamSource, result: str, *, retry: bool = True,
+             on_error: Callable[[Exception], Any] | None = None) -> Any:
+        def work(conn: Connection[Any]) -> Any:
+            queries = self._q or self._queries(conn)
+            values = params(queries) if callable(params) else params
+            if result == "user":
+                return self._execute(conn.cursor(row_factory=dict_row), queries.text[key], values).fetchone()
+            cursor = self._execute(conn.cursor(), queries.text[key], values)
+            if result == "rowcount":
+                return cursor.rowcount
+            if result == "all":
+                return cursor.fetchall()
+            row = cursor.fetchone()
+            if result == "joint" and row is not None:
+                return row, self._user_columns_of(cursor, conn)
+            return row
+
+        return self._with_retry(work, retry, on_error)
+
+    def _run_user(self, statement: sql.Composed, params: Params, on_error: Callable[[Exception], Any]) -> Any:
+        return self._with_retry(
+            lambda conn: self._execute(conn.cursor(row_factory=dict_row), statement, params).fetchone(),
+            False, on_error)
+
+    def _then(self, value: Any, function: Callable[[Any], Any]) -> Any:
+        return function(value)
+
+    def _user_columns_of(self, cursor: Cursor[Any], conn: Connection[Any]) -> list[str]:
+        """The names of a joint read's user columns (decoded once per shape of the table)."""
+        result = cursor.pgresult
+        assert result is not None
+        raw = tuple(result.fname(i) or b"" for i in range(SESSION_WIDTH, result.nfields))
+        names = self._joint_names.get(raw)
+        if names is None:
+            encoding = conn.info.encoding
+            names = self._joint_names[raw] = [name.decode(encoding) for name in raw]
+        return names
+
+    # schema
 
     def create_tables(self, user_attributes: Mapping[str, str] | None = None) -> None:
         """Create the schema, tables and indexes if missing; attribute columns as ``{name: SQL type}``.
 
-        Attribute columns missing from an existing ``user`` table are added.
-        Safe to run again, and from several processes at once.
+        Attribute columns missing from an existing ``user`` table, and our
+        nullable ``session`` columns, are added. Safe to run again, and from
+        several processes at once.
         """
-        attributes = [(_check_name(name, "column name"), _sql_type(kind))
-                      for name, kind in dict(user_attributes or {}).items()]
-        user, session = self._table("user"), self._table("session")
+        statements = ddl(self._table, self.schema, self._attribute_types(user_attributes))
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            if self.schema:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, "
-                                 "provider_id TEXT NOT NULL UNIQUE, hashed_password TEXT)").format(user))
-            for name, kind in attributes:
-                conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                    user, sql.Identifier(name), kind))
-            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id TEXT PRIMARY KEY, "
-                                 "user_id TEXT NOT NULL REFERENCES {}(id), "
-                                 "expires BIGINT NOT NULL, idle_expires BIGINT NOT NULL)").format(session, user))
-            conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS session_user_id ON {} (user_id)").format(session))
-            conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS session_idle_expires ON {} (idle_expires)")
-                         .format(session))
-        self._columns = None
+            for statement in statements:
+                conn.execute(statement)
+        self._columns, self._q = None, None
 
     def has_tables(self) -> bool:
         """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""
@@ -208,128 +216,8 @@ class PostgresAdapter:
     def user_columns(self) -> frozenset[str]:
         """The ``user`` table's columns, read from the database once."""
         if self._columns is None:
-            with self._connection() as (conn, q):
-                description = self._execute(conn.cursor(), q["user_columns"]).description or []
+            description = self._with_retry(
+                lambda conn: self._execute(conn.cursor(), (self._q or self._queries(conn)).text["user_columns"],
+                                           ()).description, True, None) or []
             self._columns = frozenset(column.name for column in description)
         return self._columns
-
-    def _check(self, values: Mapping[str, Any]) -> None:
-        try:
-            check_user_values(values, self.user_columns())
-        except ValueError:
-            self._columns = None  # another process may have added the column since: look again
-            check_user_values(values, self.user_columns())
-
-    # users
-
-    def get_user(self, user_id: str) -> UserRow | None:
-        return self._user("get_user", (user_id,))
-
-    def get_user_by_provider_id(self, provider_id: str) -> UserRow | None:
-        return self._user("get_user_by_provider_id", (provider_id,))
-
-    def set_user(self, user_id: str | None, values: Mapping[str, Any]) -> UserRow:
-        self._check(values)
-        row = {"id": user_id or new_user_id(), **values}
-        statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
-            self._table("user"), sql.SQL(", ").join(map(sql.Identifier, row)),
-            sql.SQL(", ").join(sql.Placeholder() * len(row)))
-        try:
-            with self.pool.connection() as conn:
-                stored = self._execute(conn.cursor(row_factory=dict_row), statement, tuple(row.values())).fetchone()
-        except errors.UniqueViolation as error:
-            raise _user_error(error) from None
-        assert stored is not None
-        return stored
-
-    def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow:
-        self._check(values)
-        if not values:
-            stored = self.get_user(user_id)
-        else:
-            statement = sql.SQL("UPDATE {} SET {} WHERE id = %s RETURNING *").format(
-                self._table("user"),
-                sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values))
-            try:
-                with self.pool.connection() as conn:
-                    stored = self._execute(conn.cursor(row_factory=dict_row), statement,
-                                           (*values.values(), user_id)).fetchone()
-            except errors.UniqueViolation as error:
-                raise _user_error(error) from None
-        if stored is None:
-            raise LuciaError("AUTH_INVALID_USER_ID")
-        return stored
-
-    def delete_user(self, user_id: str) -> None:
-        with self._connection() as (conn, q), conn.transaction():
-            conn.execute(q["delete_sessions_by_user_id"], (user_id,), prepare=self._prepare)
-            conn.execute(q["delete_user"], (user_id,), prepare=self._prepare)
-
-    # sessions
-
-    def get_session(self, session_id: str) -> SessionRow | None:
-        row = self._one("get_session", (session_id,))
-        return None if row is None else SessionRow(*row)
-
-    def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
-        # The hot path of every authenticated request: no helper layers.
-        with self.pool.connection() as conn:
-            query = (self._queries or self._render(conn))["get_session_and_user"]
-            cursor = self._execute(conn.cursor(), query, (session_id,))
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            names = self._user_columns_of(cursor.pgresult, conn)  # type: ignore[arg-type]
-        return SessionRow(row[0], row[1], row[2], row[3]), dict(zip(names, row[4:], strict=True))
-
-    def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
-        with self._connection() as (conn, q):
-            rows = conn.execute(q["get_sessions_by_user_id"], (user_id,), prepare=self._prepare).fetchall()
-        return [SessionRow(*row) for row in rows]
-
-    def set_session(self, row: SessionRow) -> None:
-        try:
-            self._rowcount("set_session", tuple(row))
-        except (errors.UniqueViolation, errors.ForeignKeyViolation) as error:
-            raise _session_error(error) from None
-
-    def delete_session(self, *session_ids: str) -> None:
-        if session_ids:
-            self._rowcount("delete_session", (list(session_ids),))
-
-    def delete_sessions_by_user_id(self, user_id: str) -> None:
-        self._rowcount("delete_sessions_by_user_id", (user_id,))
-
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
-        params = (shortened.expires, shortened.idle_expires, expected.id, expected.expires, expected.idle_expires,
-                  *new)
-        try:
-            return self._rowcount("replace_session", params) == 1
-        except (errors.UniqueViolation, errors.ForeignKeyViolation) as error:
-            raise _session_error(error) from None
-
-    # maintenance
-
-    def count_dead_sessions(self, now: int) -> int:
-        row = self._one("count_dead", (now,))
-        assert row is not None
-        return int(row[0])
-
-    def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
-        """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went."""
-        if limit is None:
-            return self._rowcount("delete_dead", (now,))
-        return self._rowcount("delete_dead_batch", (now, limit))
-
-
-def _user_error(error: errors.UniqueViolation) -> LuciaError:
-    diag = error.diag
-    if "provider_id" in (diag.constraint_name or "") or "(provider_id)" in (diag.message_detail or ""):
-        return LuciaError("AUTH_DUPLICATE_PROVIDER_ID")
-    return LuciaError("AUTH_DUPLICATE_USER_DATA")
-
-
-def _session_error(error: errors.UniqueViolation | errors.ForeignKeyViolation) -> LuciaError:
-    if isinstance(error, errors.ForeignKeyViolation):
-        return LuciaError("AUTH_INVALID_USER_ID")
-    return LuciaError("AUTH_DUPLICATE_SESSION_ID")

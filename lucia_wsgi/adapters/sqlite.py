@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import LuciaError
-from ..session import SessionRow
-from .base import UserRow, check_column_type, check_user_values, new_user_id
+from ..session import SUPERSEDED_RETENTION, SessionRow
+from .base import SESSION_COLUMNS, UserRow, check_column_type, check_user_values, new_user_id
 
 __all__ = ["SQLiteAdapter"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SESSION_COLUMNS = "id, user_id, expires, idle_expires"
-_INSERT_SESSION = f'INSERT INTO "session" ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?)'
+_EXTRA_SESSION_TYPES = {"successor": "TEXT", "predecessor": "TEXT", "created_at": "INTEGER",
+                        "last_seen": "INTEGER", "user_agent": "TEXT", "ip_address": "TEXT"}
 
 
 def _schema(user_attributes: Mapping[str, str]) -> list[str]:
@@ -37,6 +39,28 @@ def _schema(user_attributes: Mapping[str, str]) -> list[str]:
         'user_id TEXT NOT NULL REFERENCES "user"(id), expires INTEGER NOT NULL, idle_expires INTEGER NOT NULL)',
         'CREATE INDEX IF NOT EXISTS session_user_id ON "session"(user_id)',
     ]
+
+
+class _SessionSQL:
+    """The session statements for the columns a ``session`` table has.
+
+    A table made by a Lucia app has only Lucia's four columns until
+    ``create_tables()`` adds ours: reads then select NULL for them, writes
+    leave them out, and renewal works as Lucia 0.3's (no links to store).
+    """
+
+    def __init__(self, columns: frozenset[str]) -> None:
+        self.present = tuple(name for name in SESSION_COLUMNS if name in columns)
+        self.links = {"successor", "predecessor"} <= columns
+        self.last_seen = "last_seen" in columns
+        self.select = ", ".join(name if name in columns else "NULL" for name in SESSION_COLUMNS)
+        self.joint_select = ", ".join(f"s.{name}" if name in columns else "NULL" for name in SESSION_COLUMNS)
+        self.insert = (f'INSERT INTO "session" ({", ".join(self.present)}) '
+                       f'VALUES ({", ".join("?" for _ in self.present)})')
+        self.indexes = tuple(SESSION_COLUMNS.index(name) for name in self.present)
+
+    def values(self, row: SessionRow) -> tuple[Any, ...]:
+        return tuple(row[i] for i in self.indexes)
 
 
 def _ident(name: str) -> str:
@@ -91,8 +115,19 @@ class _CloseWithThread:
             _INHERITED.append(self.conn)
 
 
+#: SQLite's VFS for named in-memory databases that several connections share.
+_MEMDB_VFS = "memdb"
+
+
+def _close_unless_inherited(conn: sqlite3.Connection, pid: int) -> None:
+    if pid == os.getpid():
+        conn.close()
+    else:
+        _INHERITED.append(conn)
+
+
 class SQLiteAdapter:
-    """Users and sessions in one SQLite file (or ``":memory:"`` for one thread).
+    """Users and sessions in one SQLite file, or in memory with ``":memory:"``.
 
     >>> adapter = SQLiteAdapter("app.db")
     >>> adapter.create_tables(user_attributes={"username": "TEXT"})
@@ -101,15 +136,42 @@ class SQLiteAdapter:
     the same file even if the process changes directory later. A path starting
     with ``file:`` is an SQLite URI (``file:/srv/app.db?mode=ro``), passed on
     as it is: make its path absolute yourself.
+
+    ``":memory:"`` is one in-memory database that every thread's connection
+    shares (plain ``:memory:`` would give each thread its own, empty one). It
+    is SQLite's ``memdb`` VFS under a name unique to this adapter
+    (``file:/lucia_wsgi_memory_<random>?vfs=memdb``), kept alive by a
+    connection the adapter holds until it is garbage-collected, and it belongs
+    to this process only. ``memdb`` uses SQLite's ordinary locks, so
+    concurrent writers wait up to ``timeout`` as with a file. (The older
+    ``cache=shared`` mode was tried and refused: its table locks fail at once
+    with ``database table is locked`` under concurrent writers, whatever the
+    timeout.) An SQLite without ``memdb`` (before 3.36) makes ``":memory:"`` a
+    ``ValueError`` pointing to :class:`~lucia_wsgi.adapters.MemoryAdapter`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         path = os.fspath(path)
+        self._memory = path == ":memory:"
+        if self._memory:
+            path = f"file:/lucia_wsgi_memory_{secrets.token_hex(8)}?vfs={_MEMDB_VFS}"
         self._uri = path.startswith("file:")
-        self.path = path if self._uri or path in ("", ":memory:") else os.path.abspath(path)
+        self.path = path if self._uri or path == "" else os.path.abspath(path)
         self._timeout = timeout
         self._local = threading.local()
         self._columns: frozenset[str] | None = None
+        self._session_sql: _SessionSQL | None = None
+        if self._memory:
+            try:
+                keeper = self._connect()
+            except sqlite3.OperationalError as error:
+                raise ValueError(
+                    f"SQLiteAdapter(':memory:') needs SQLite's memdb VFS (SQLite 3.36+) to share one in-memory "
+                    f"database between threads; this SQLite {sqlite3.sqlite_version} says {error}. "
+                    "Use MemoryAdapter() (lucia_wsgi.adapters) or an SQLite file instead"
+                ) from None
+            # The database lives while a connection to it is open: this one.
+            weakref.finalize(self, _close_unless_inherited, keeper, _pid)
 
     # connections
 
@@ -118,7 +180,7 @@ class SQLiteAdapter:
                                check_same_thread=False, cached_statements=64, uri=self._uri)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
+        if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn
@@ -173,13 +235,27 @@ class SQLiteAdapter:
             for name, kind in attributes.items():
                 if name not in existing:
                     conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {check_column_type(kind)}')
+            existing = {row["name"] for row in conn.execute('PRAGMA table_info("session")')}
+            for name, kind in _EXTRA_SESSION_TYPES.items():
+                if name not in existing:  # nullable: a Lucia app's INSERTs and reads are unaffected
+                    conn.execute(f'ALTER TABLE "session" ADD COLUMN {name} {kind}')
+            conn.execute('CREATE INDEX IF NOT EXISTS session_idle_expires ON "session"(idle_expires)')
         self._columns = None
+        self._session_sql = None
 
     def has_tables(self) -> bool:
         """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""
         row = self.connection.execute(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('user', 'session')").fetchone()
         return bool(row[0] == 2)
+
+    @property
+    def _sql(self) -> _SessionSQL:
+        """The session statements for this table's columns (read from the database once)."""
+        if self._session_sql is None:
+            rows = self.connection.execute('PRAGMA table_info("session")').fetchall()
+            self._session_sql = _SessionSQL(frozenset(row["name"] for row in rows))
+        return self._session_sql
 
     def user_columns(self) -> frozenset[str]:
         """The ``user`` table's columns, read from the database once."""
@@ -238,31 +314,30 @@ class SQLiteAdapter:
     # sessions
 
     def get_session(self, session_id: str) -> SessionRow | None:
-        row = self.connection.execute(
-            f'SELECT {_SESSION_COLUMNS} FROM "session" WHERE id = ?', (session_id,)
-        ).fetchone()
+        row = self.connection.execute(f'SELECT {self._sql.select} FROM "session" WHERE id = ?',
+                                      (session_id,)).fetchone()
         return None if row is None else SessionRow(*row)
 
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
-        row = self.connection.execute(
-            'SELECT s.id AS "s.id", s.user_id AS "s.user_id", s.expires AS "s.expires", '
-            's.idle_expires AS "s.idle_expires", u.* FROM "session" AS s '
-            'JOIN "user" AS u ON u.id = s.user_id WHERE s.id = ?',
-            (session_id,),
-        ).fetchone()
+        sql = self._sql
+        cursor = self.connection.execute(
+            f'SELECT {sql.joint_select}, u.* FROM "session" AS s JOIN "user" AS u ON u.id = s.user_id WHERE s.id = ?',
+            (session_id,))
+        row = cursor.fetchone()
         if row is None:
             return None
-        return SessionRow(row[0], row[1], row[2], row[3]), dict(zip(row.keys()[4:], tuple(row)[4:], strict=True))
+        names = [column[0] for column in cursor.description[_WIDTH:]]
+        return SessionRow(*row[:_WIDTH]), dict(zip(names, tuple(row)[_WIDTH:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
-        rows = self.connection.execute(
-            f'SELECT {_SESSION_COLUMNS} FROM "session" WHERE user_id = ?', (user_id,)
-        ).fetchall()
+        rows = self.connection.execute(f'SELECT {self._sql.select} FROM "session" WHERE user_id = ?',
+                                       (user_id,)).fetchall()
         return [SessionRow(*row) for row in rows]
 
     def set_session(self, row: SessionRow) -> None:
+        sql = self._sql
         try:
-            self.connection.execute(_INSERT_SESSION, tuple(row))
+            self.connection.execute(sql.insert, sql.values(row))
         except sqlite3.IntegrityError as error:
             raise _session_error(error) from None
 
@@ -275,35 +350,82 @@ class SQLiteAdapter:
     def delete_sessions_by_user_id(self, user_id: str) -> None:
         self.connection.execute('DELETE FROM "session" WHERE user_id = ?', (user_id,))
 
-    def replace_session(self, expected: SessionRow, new: SessionRow, shortened: SessionRow) -> bool:
+    def renew_session(self, expected: SessionRow, successor: str, new: SessionRow, replaced: str | None) -> bool:
+        sql = self._sql
         try:
             with self._transaction() as conn:
-                changed = conn.execute(
-                    'UPDATE "session" SET expires = ?, idle_expires = ? '
-                    "WHERE id = ? AND expires = ? AND idle_expires = ?",
-                    (shortened.expires, shortened.idle_expires, expected.id, expected.expires, expected.idle_expires),
-                ).rowcount
+                if sql.links:
+                    changed = conn.execute(
+                        'UPDATE "session" SET successor = ? WHERE id = ? AND expires = ? AND idle_expires = ? '
+                        "AND successor IS ?",
+                        (successor, expected.id, expected.expires, expected.idle_expires, expected.successor),
+                    ).rowcount
+                else:  # a Lucia table without our columns: Lucia 0.3's renewal, checked the same way
+                    changed = len(conn.execute(
+                        'SELECT 1 FROM "session" WHERE id = ? AND expires = ? AND idle_expires = ?',
+                        (expected.id, expected.expires, expected.idle_expires)).fetchall())
                 if changed != 1:
                     return False
-                conn.execute(_INSERT_SESSION, tuple(new))
+                conn.execute(sql.insert, sql.values(new))
+                if replaced is not None:
+                    conn.execute('DELETE FROM "session" WHERE id = ?', (replaced,))
         except sqlite3.IntegrityError as error:
             raise _session_error(error) from None
         return True
 
+    def confirm_session(self, session_id: str, predecessor_id: str, until: int) -> None:
+        with self._transaction() as conn:
+            if self._sql.links:
+                conn.execute('UPDATE "session" SET predecessor = NULL WHERE id = ?', (session_id,))
+            conn.execute(_CUT, (until, until, predecessor_id))
+
+    def cut_sessions(self, session_ids: Sequence[str], until: int) -> None:
+        if session_ids:
+            with self._transaction() as conn:
+                conn.executemany(_CUT, [(until, until, session_id) for session_id in session_ids])
+
+    def extend_session(self, expected: SessionRow, extended: SessionRow) -> bool:
+        last_seen = ", last_seen = ?" if self._sql.last_seen else ""
+        params = (extended.expires, extended.idle_expires, *((extended.last_seen,) if last_seen else ()),
+                  expected.id, expected.expires, expected.idle_expires)
+        changed = self.connection.execute(
+            f'UPDATE "session" SET expires = ?, idle_expires = ?{last_seen} '
+            "WHERE id = ? AND expires = ? AND idle_expires = ?", params).rowcount
+        return bool(changed == 1)
+
+    def rekey_session(self, old_id: str, new_id: str) -> bool:
+        try:
+            changed = self.connection.execute('UPDATE "session" SET id = ? WHERE id = ?', (new_id, old_id)).rowcount
+        except sqlite3.IntegrityError:
+            return False  # the new id is taken: moved already
+        return bool(changed == 1)
+
     # maintenance
 
     def count_dead_sessions(self, now: int) -> int:
-        row = self.connection.execute('SELECT count(*) FROM "session" WHERE idle_expires < ?', (now,)).fetchone()
+        condition, params = self._removable(now)
+        row = self.connection.execute(f'SELECT count(*) FROM "session" WHERE {condition}', params).fetchone()
         return int(row[0])
 
     def delete_dead_sessions(self, now: int, limit: int | None = None) -> int:
-        """Delete sessions dead at ``now`` (ms), at most ``limit``; returns how many went."""
+        """Delete sessions a cleanup may remove at ``now`` (ms), at most ``limit``; returns how many went."""
+        condition, params = self._removable(now)
         if limit is None:
-            return self.connection.execute('DELETE FROM "session" WHERE idle_expires < ?', (now,)).rowcount
+            return self.connection.execute(f'DELETE FROM "session" WHERE {condition}', params).rowcount
         return self.connection.execute(
-            'DELETE FROM "session" WHERE id IN (SELECT id FROM "session" WHERE idle_expires < ? LIMIT ?)',
-            (now, limit),
+            f'DELETE FROM "session" WHERE id IN (SELECT id FROM "session" WHERE {condition} LIMIT ?)',
+            (*params, limit),
         ).rowcount
+
+    def _removable(self, now: int) -> tuple[str, tuple[int, ...]]:
+        """:func:`lucia_wsgi.session.is_removable` as SQL: dead, and past retention if superseded."""
+        if not self._sql.links:
+            return "idle_expires < ?", (now,)
+        return "idle_expires < ? AND (successor IS NULL OR idle_expires < ?)", (now, now - SUPERSEDED_RETENTION)
+
+
+_WIDTH = len(SESSION_COLUMNS)
+_CUT = 'UPDATE "session" SET expires = min(expires, ?), idle_expires = min(idle_expires, ?) WHERE id = ?'
 
 
 # SQLite names the failed constraint in the message ("UNIQUE constraint

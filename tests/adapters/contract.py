@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import pytest
 
 from lucia_wsgi import LuciaError
-from lucia_wsgi.session import SessionRow
+from lucia_wsgi.session import SUPERSEDED_RETENTION, SessionRow
 
 DAY = 86_400_000
 #: Values that must be stored and matched verbatim, never interpreted.
@@ -110,9 +110,10 @@ class AdapterContract:
         return SessionRow(_sid(char), user_id, now + DAY + offset, now + 2 * DAY + offset)
 
     @staticmethod
-    def grace(row: SessionRow, now: int) -> SessionRow:
-        """``row`` shortened to a grace window ending a minute after ``now``."""
-        return SessionRow(row.id, row.user_id, now + 60_000, now + 60_000)
+    def full_row(char: str, user_id: str, now: int) -> SessionRow:
+        """A row with every field set (links, device facts)."""
+        return SessionRow(_sid(char), user_id, now + DAY, now + 2 * DAY, "s" * 40, "p" * 64, now - 5, now - 1,
+                          "Mozilla/5.0 (X11) ✓", "2001:db8::1")
 
     def make_unique(self, adapter: Any, column: str) -> None:
         """Add ``column`` to ``adapter``'s user table as a unique TEXT column."""
@@ -247,8 +248,18 @@ class AdapterContract:
         stored = adapter.get_session(_sid("a"))
         assert stored == row
         assert isinstance(stored, SessionRow)
-        assert [type(value) for value in stored] == [str, str, int, int]
+        assert [type(value) for value in stored[:4]] == [str, str, int, int]
+        assert stored[4:] == (None,) * 6
         assert adapter.get_session(_sid("z")) is None
+
+    def test_every_session_field_round_trips(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.full_row("a", "user-alice", now)
+        adapter.set_session(row)
+        assert adapter.get_session(row.id) == row
+        assert adapter.get_sessions_by_user_id("user-alice") == [row]
+        assert [type(value) for value in adapter.get_session(row.id)] == [str, str, int, int, str, str, int, int,
+                                                                          str, str]
 
     def test_session_for_unknown_user_is_refused(self, adapter: Any, now: int) -> None:
         with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
@@ -304,45 +315,73 @@ class AdapterContract:
         assert adapter.get_session_and_user_by_session_id(_sid("a")) == (self.row("a", "user-alice", now), alice)
         assert adapter.get_session_and_user_by_session_id(_sid("z")) is None
 
-    # renewal -------------------------------------------------------------------
+    # renewal (SPEC §12: the atomic writes of RenewingSessionAdapter) ----------------
 
-    def test_replace_session_swaps_in_one_step(self, adapter: Any, now: int) -> None:
+    def test_renew_session_links_and_inserts_in_one_step(self, adapter: Any, now: int) -> None:
         self.add_user(adapter, "alice")
         old = self.row("a", "user-alice", now)
         adapter.set_session(old)
-        new, shortened = self.row("n", "user-alice", now, offset=5), self.grace(old, now)
-        assert adapter.replace_session(old, new, shortened) is True
-        assert adapter.get_session(old.id) == shortened
+        new = self.row("n", "user-alice", now, offset=5)._replace(predecessor=old.id)
+        assert adapter.renew_session(old, new.id, new, None) is True
+        assert adapter.get_session(old.id) == old._replace(successor=new.id)  # expiries untouched
         assert adapter.get_session(new.id) == new
-        assert set(adapter.get_sessions_by_user_id("user-alice")) == {shortened, new}
+        assert len(adapter.get_sessions_by_user_id("user-alice")) == 2
 
-    def test_replace_session_with_stale_expectation_changes_nothing(self, adapter: Any, now: int) -> None:
+    @pytest.mark.parametrize("change", [
+        pytest.param({"expires": -1}, id="other-expires"),
+        pytest.param({"idle_expires": -1}, id="other-idle-expires"),
+        pytest.param({"successor": "s" * 40}, id="renewed-already"),
+    ])
+    def test_renew_session_with_stale_expectation_changes_nothing(self, adapter: Any, now: int,
+                                                                  change: dict[str, Any]) -> None:
         self.add_user(adapter, "alice")
         stored = self.row("a", "user-alice", now)
         adapter.set_session(stored)
-        stale = stored._replace(expires=stored.expires - 1)
+        stale = stored._replace(**{key: (getattr(stored, key) + value if isinstance(value, int) else value)
+                                   for key, value in change.items()})
         new = self.row("n", "user-alice", now)
-        assert adapter.replace_session(stale, new, self.grace(stored, now)) is False
+        assert adapter.renew_session(stale, new.id, new, None) is False
         assert adapter.get_session(stored.id) == stored
         assert adapter.get_session(new.id) is None
 
-    def test_replace_session_of_a_deleted_row_changes_nothing(self, adapter: Any, now: int) -> None:
+    def test_renew_session_of_a_deleted_row_changes_nothing(self, adapter: Any, now: int) -> None:
         self.add_user(adapter, "alice")
         old = self.row("a", "user-alice", now)
         adapter.set_session(old)
         adapter.delete_session(old.id)
         new = self.row("n", "user-alice", now)
-        assert adapter.replace_session(old, new, self.grace(old, now)) is False
+        assert adapter.renew_session(old, new.id, new, None) is False
         assert adapter.get_session(old.id) is None
         assert adapter.get_session(new.id) is None
 
-    def test_concurrent_replacements_let_exactly_one_win(
+    def test_renew_session_replaces_an_unseen_successor(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        first = self.row("b", "user-alice", now)
+        old = self.row("a", "user-alice", now)._replace(successor=first.id)
+        adapter.set_session(old)
+        adapter.set_session(first)
+        second = self.row("c", "user-alice", now, offset=9)
+        assert adapter.renew_session(old, second.id, second, first.id) is True
+        assert adapter.get_session(first.id) is None
+        assert adapter.get_session(old.id) == old._replace(successor=second.id)
+        assert set(adapter.get_sessions_by_user_id("user-alice")) == {old._replace(successor=second.id), second}
+
+    def test_renew_session_onto_a_taken_id_fails_whole(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        old, taken = self.row("a", "user-alice", now), self.row("t", "user-alice", now)
+        adapter.set_session(old)
+        adapter.set_session(taken)
+        with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
+            adapter.renew_session(old, taken.id, taken._replace(expires=taken.expires + 1), None)
+        assert adapter.get_session(old.id) == old
+        assert adapter.get_session(taken.id) == taken
+
+    def test_concurrent_renewals_let_exactly_one_win(
         self, adapter: Any, now: int, thread_done: Callable[[Any], None]
     ) -> None:
         self.add_user(adapter, "alice")
         old = self.row("a", "user-alice", now)
         adapter.set_session(old)
-        shortened = self.grace(old, now)
         chars = "bcdefghi"
         barrier = threading.Barrier(len(chars))
         won: dict[str, bool] = {}
@@ -350,7 +389,7 @@ class AdapterContract:
         def renew(char: str) -> None:
             barrier.wait()
             try:
-                won[char] = adapter.replace_session(old, self.row(char, "user-alice", now), shortened)
+                won[char] = adapter.renew_session(old, _sid(char), self.row(char, "user-alice", now), None)
             finally:
                 thread_done(adapter)
 
@@ -362,7 +401,83 @@ class AdapterContract:
         winners = [char for char, result in won.items() if result]
         assert len(won) == len(chars) and len(winners) == 1
         assert set(adapter.get_sessions_by_user_id("user-alice")) == {
-            shortened, self.row(winners[0], "user-alice", now)}
+            old._replace(successor=_sid(winners[0])), self.row(winners[0], "user-alice", now)}
+
+    def test_confirm_session_cuts_the_predecessor_and_forgets_it(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        old = self.row("a", "user-alice", now)._replace(successor=_sid("b"))
+        new = self.row("b", "user-alice", now)._replace(predecessor=old.id)
+        adapter.set_session(old)
+        adapter.set_session(new)
+        adapter.confirm_session(new.id, old.id, now + 5_000)
+        assert adapter.get_session(new.id) == new._replace(predecessor=None)
+        assert adapter.get_session(old.id) == old._replace(expires=now + 5_000, idle_expires=now + 5_000)
+        adapter.confirm_session(new.id, old.id, now + 9_000)  # again, later: nothing moves back
+        assert adapter.get_session(old.id) == old._replace(expires=now + 5_000, idle_expires=now + 5_000)
+
+    def test_cut_sessions_only_shortens(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        a, b = self.row("a", "user-alice", now), self.row("b", "user-alice", now)
+        adapter.set_session(a)
+        adapter.set_session(b)
+        adapter.cut_sessions([a.id, _sid("z")], now + DAY + 2)  # between a's expiries
+        adapter.cut_sessions([], now)
+        assert adapter.get_session(a.id) == a._replace(idle_expires=now + DAY + 2)
+        adapter.cut_sessions([a.id], now + 60_000)  # in the future: Redis keeps the key
+        assert adapter.get_session(a.id) == a._replace(expires=now + 60_000, idle_expires=now + 60_000)
+        assert adapter.get_session(b.id) == b
+
+    def test_extend_session_is_a_compare_and_set(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.full_row("a", "user-alice", now)
+        adapter.set_session(row)
+        extended = row._replace(expires=now + 5 * DAY, idle_expires=now + 9 * DAY, last_seen=now + 7)
+        assert adapter.extend_session(row._replace(expires=row.expires - 1), extended) is False
+        assert adapter.get_session(row.id) == row
+        assert adapter.extend_session(row, extended) is True
+        assert adapter.get_session(row.id) == extended
+        assert adapter.extend_session(row, extended) is False  # the expectation is stale now
+        adapter.delete_session(row.id)
+        assert adapter.extend_session(extended, extended) is False
+        assert adapter.get_session(row.id) is None
+
+    def test_concurrent_extensions_let_exactly_one_win(
+        self, adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        self.add_user(adapter, "alice")
+        row = self.row("a", "user-alice", now)
+        adapter.set_session(row)
+        barrier = threading.Barrier(8)
+        won: list[bool] = []
+
+        def extend(offset: int) -> None:
+            barrier.wait()
+            try:
+                won.append(adapter.extend_session(row, row._replace(expires=now + 3 * DAY + offset,
+                                                                    idle_expires=now + 4 * DAY)))
+            finally:
+                thread_done(adapter)
+
+        threads = [threading.Thread(target=extend, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(won) == [False] * 7 + [True]
+        assert len(adapter.get_sessions_by_user_id("user-alice")) == 1
+
+    def test_rekey_session_moves_a_row_once(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.full_row("a", "user-alice", now)
+        adapter.set_session(row)
+        digest = "d" * 64
+        assert adapter.rekey_session(row.id, digest) is True
+        assert adapter.get_session(row.id) is None
+        assert adapter.get_session(digest) == row._replace(id=digest)
+        assert adapter.rekey_session(row.id, digest) is False
+        adapter.set_session(row)
+        assert adapter.rekey_session(row.id, digest) is False  # the target is taken: moved already
+        assert adapter.get_session(row.id) == row
 
     # values ----------------------------------------------------------------------
 
@@ -423,3 +538,18 @@ class AdapterContract:
         assert adapter.delete_dead_sessions(later) == 0
         assert set(adapter.get_sessions_by_user_id("user-alice")) == {edge, live}
         assert adapter.count_dead_sessions(now) == 0
+
+    def test_superseded_rows_outlive_their_death_by_the_retention(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        later = now + 2 * DAY + 1  # both rows are dead by then
+        plain = self.row("a", "user-alice", now)
+        superseded = self.row("b", "user-alice", now)._replace(successor=_sid("c"))
+        adapter.set_session(plain)
+        adapter.set_session(superseded)
+        assert adapter.count_dead_sessions(later) == 1
+        assert adapter.delete_dead_sessions(later) == 1
+        assert adapter.get_sessions_by_user_id("user-alice") == [superseded]
+        after_retention = now + 2 * DAY + SUPERSEDED_RETENTION + 1
+        assert adapter.count_dead_sessions(after_retention) == 1
+        assert adapter.delete_dead_sessions(after_retention, 10) == 1
+        assert adapter.get_sessions_by_user_id("user-alice") == []

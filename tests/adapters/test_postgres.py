@@ -66,6 +66,13 @@ def test_tables_live_in_their_own_schema_with_lucias_columns(pg: PostgresAdapter
         ("session", "user_id", "text", "NO"),
         ("session", "expires", "bigint", "NO"),
         ("session", "idle_expires", "bigint", "NO"),
+        # ours, all nullable: a Lucia app's INSERT of the four columns above still works
+        ("session", "successor", "text", "YES"),
+        ("session", "predecessor", "text", "YES"),
+        ("session", "created_at", "bigint", "YES"),
+        ("session", "last_seen", "bigint", "YES"),
+        ("session", "user_agent", "text", "YES"),
+        ("session", "ip_address", "text", "YES"),
         ("user", "id", "text", "NO"),
         ("user", "provider_id", "text", "NO"),
         ("user", "hashed_password", "text", "YES"),
@@ -303,33 +310,37 @@ def test_a_pool_passed_in_is_used_and_left_open(pg: PostgresAdapter, schema: tup
 # renewal and maintenance
 
 
-def test_replace_session_is_a_compare_and_set(pg: PostgresAdapter) -> None:
-    user_id = add_user(pg)
-    old = session(user_id, "o")
-    pg.set_session(old)
-    shortened = SessionRow(old.id, user_id, T0 + 5, T0 + 5)
-    assert pg.replace_session(old, session(user_id, "n"), shortened) is True
-    assert pg.replace_session(old, session(user_id, "m"), shortened) is False
-    assert sorted(pg.get_sessions_by_user_id(user_id)) == sorted([session(user_id, "n"), shortened])
+def _lucia_tables(dsn: str, name: str) -> None:
+    raw(dsn, sql.SQL('CREATE SCHEMA {0}; CREATE TABLE {0}."user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL '
+                     'UNIQUE, hashed_password TEXT); CREATE TABLE {0}.session (id TEXT PRIMARY KEY, user_id TEXT '
+                     'NOT NULL REFERENCES {0}."user"(id), expires BIGINT NOT NULL, idle_expires BIGINT NOT NULL); '
+                     "INSERT INTO {0}.\"user\" VALUES ('user-1', 'p:1', NULL)").format(sql.Identifier(name))
+        .as_string(None))
 
 
-def test_concurrent_renewals_of_one_row_let_exactly_one_win(pg: PostgresAdapter) -> None:
-    user_id = add_user(pg)
-    old = session(user_id, "o")
-    pg.set_session(old)
-    shortened = SessionRow(old.id, user_id, T0 + 5, T0 + 5)
-    candidates = [session(user_id, letter) for letter in "bcdefghi"]
-    barrier = threading.Barrier(len(candidates))
-
-    def renew(new: SessionRow) -> bool:
-        barrier.wait()
-        return pg.replace_session(old, new, shortened)
-
-    with ThreadPoolExecutor(len(candidates)) as pool:
-        outcomes = list(pool.map(renew, candidates))
-    assert outcomes.count(True) == 1
-    winner = candidates[outcomes.index(True)]
-    assert sorted(pg.get_sessions_by_user_id(user_id)) == sorted([winner, shortened])
+def test_a_table_lucia_made_works_without_our_columns(schema: tuple[str, str]) -> None:
+    dsn, name = schema
+    _lucia_tables(dsn, name)
+    adapter = PostgresAdapter(dsn, schema=name, max_size=2)
+    try:
+        old = SessionRow("a" * 40, "user-1", 10, 20)
+        adapter.set_session(old._replace(created_at=5))  # the facts have nowhere to go
+        assert adapter.get_session(old.id) == old
+        new = SessionRow("b" * 40, "user-1", 30, 40, predecessor=old.id)
+        assert adapter.renew_session(old, new.id, new, None) is True  # as Lucia 0.3: only the insert
+        assert adapter.renew_session(old._replace(expires=11), "c" * 40, new._replace(id="c" * 40), None) is False
+        assert set(adapter.get_sessions_by_user_id("user-1")) == {old, new._replace(predecessor=None)}
+        adapter.cut_sessions([old.id], 15)
+        assert adapter.get_session_and_user_by_session_id(old.id) == (
+            old._replace(idle_expires=15), {"id": "user-1", "provider_id": "p:1", "hashed_password": None})
+        assert adapter.delete_dead_sessions(16) == 1
+        adapter.create_tables()  # adds our columns; Lucia's rows stay as they were
+        assert adapter.get_session(new.id) == new._replace(predecessor=None)
+        full = SessionRow("d" * 40, "user-1", 30, 40, "s" * 40, "a" * 40, 1, 2, "agent", "::1")
+        adapter.set_session(full)
+        assert adapter.get_session(full.id) == full
+    finally:
+        adapter.close()
 
 
 def test_concurrent_validation_of_an_idle_session_keeps_every_caller_signed_in(pg: PostgresAdapter) -> None:
@@ -345,7 +356,7 @@ def test_concurrent_validation_of_an_idle_session_keeps_every_caller_signed_in(p
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(validate, range(8))) == [user_id] * 8
-    assert len(pg.get_sessions_by_user_id(user_id)) == 2  # the grace row and one new session
+    assert len(pg.get_sessions_by_user_id(user_id)) == 2  # the renewed row and its one successor
 
 
 def test_dead_sessions_go_in_batches_and_live_ones_stay(pg: PostgresAdapter) -> None:

@@ -60,6 +60,25 @@ class TestSQLiteAdapter(AdapterContract):
         return lambda adapter: adapter.close()
 
 
+class TestSQLiteMemoryAdapter(AdapterContract):
+    """The whole contract on ``":memory:"``, its concurrent-thread tests included."""
+
+    @pytest.fixture
+    def adapter(self) -> Iterator[SQLiteAdapter]:
+        adapter = SQLiteAdapter(":memory:")
+        adapter.create_tables(user_attributes={"username": "TEXT"})
+        yield adapter
+        adapter.close()
+
+    @pytest.fixture
+    def second_adapter(self, adapter: SQLiteAdapter) -> SQLiteAdapter:
+        return adapter  # another SQLiteAdapter(":memory:") is another database
+
+    @pytest.fixture
+    def thread_done(self) -> Callable[[Any], None]:
+        return lambda adapter: adapter.close()
+
+
 def _raw(path: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     try:
@@ -89,7 +108,10 @@ def test_schema_is_lucias(store: SQLiteAdapter, path: Path) -> None:
         "user": [("id", "TEXT", 0, 1), ("provider_id", "TEXT", 1, 0), ("hashed_password", "TEXT", 0, 0),
                  ("username", "TEXT", 0, 0)],
         "session": [("id", "TEXT", 0, 1), ("user_id", "TEXT", 1, 0), ("expires", "INTEGER", 1, 0),
-                    ("idle_expires", "INTEGER", 1, 0)],
+                    ("idle_expires", "INTEGER", 1, 0),
+                    # ours, all nullable: a Lucia app's INSERT of the four columns above still works
+                    ("successor", "TEXT", 0, 0), ("predecessor", "TEXT", 0, 0), ("created_at", "INTEGER", 0, 0),
+                    ("last_seen", "INTEGER", 0, 0), ("user_agent", "TEXT", 0, 0), ("ip_address", "TEXT", 0, 0)],
     }
     assert _raw(path, 'PRAGMA foreign_key_list("session")')[0][2:5] == ("user", "user_id", "id")
 
@@ -169,9 +191,60 @@ def test_failed_renewal_rolls_back(store: SQLiteAdapter) -> None:
     store.set_session(old)
     store.set_session(taken)
     with pytest.raises(LuciaError, match="AUTH_DUPLICATE_SESSION_ID"):
-        store.replace_session(old, taken._replace(expires=30), SessionRow(old.id, "user-1", 15, 15))
-    assert store.get_session(old.id) == old
+        store.renew_session(old, taken.id, taken._replace(expires=30), None)
+    assert store.get_session(old.id) == old  # its successor link was rolled back
     assert store.get_session(taken.id) == taken
+
+
+LUCIA_SCHEMA = (
+    'CREATE TABLE "user" (id TEXT PRIMARY KEY, provider_id TEXT NOT NULL UNIQUE, hashed_password TEXT);'
+    'CREATE TABLE "session" (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES "user"(id), '
+    "expires INTEGER NOT NULL, idle_expires INTEGER NOT NULL);"
+    "INSERT INTO \"user\" VALUES ('user-1', 'p:1', NULL);"
+)
+
+
+def test_a_table_lucia_made_works_without_our_columns(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(LUCIA_SCHEMA)
+    conn.close()
+    adapter = SQLiteAdapter(path)
+    try:
+        old = SessionRow("a" * 40, "user-1", 10, 20)
+        adapter.set_session(old._replace(created_at=5))  # the facts have nowhere to go
+        assert adapter.get_session(old.id) == old
+        new = SessionRow("b" * 40, "user-1", 30, 40, predecessor=old.id)
+        assert adapter.renew_session(old, new.id, new, None) is True  # as Lucia 0.3: only the insert
+        assert adapter.renew_session(old._replace(expires=11), "c" * 40, new._replace(id="c" * 40), None) is False
+        assert set(adapter.get_sessions_by_user_id("user-1")) == {old, new._replace(predecessor=None)}
+        adapter.cut_sessions([old.id], 15)
+        assert adapter.get_session(old.id) == old._replace(idle_expires=15)
+        assert adapter.extend_session(new._replace(predecessor=None), new._replace(expires=50, idle_expires=60))
+        assert adapter.delete_dead_sessions(16) == 1
+    finally:
+        adapter.close()
+
+
+def test_create_tables_adds_our_columns_to_a_lucia_table(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(LUCIA_SCHEMA + "INSERT INTO \"session\" VALUES ('" + "a" * 40 + "', 'user-1', 10, 20);")
+    conn.close()
+    adapter = SQLiteAdapter(path)
+    try:
+        assert adapter.get_session("a" * 40) == SessionRow("a" * 40, "user-1", 10, 20)
+        adapter.create_tables()
+        full = SessionRow("b" * 40, "user-1", 30, 40, "s" * 40, "a" * 40, 1, 2, "agent", "::1")
+        adapter.set_session(full)
+        assert adapter.get_session(full.id) == full
+        assert adapter.get_session("a" * 40) == SessionRow("a" * 40, "user-1", 10, 20)
+        lucia_insert = sqlite3.connect(path)  # what a Lucia app writes still fits
+        lucia_insert.execute('INSERT INTO "session" (id, user_id, expires, idle_expires) VALUES (?, ?, ?, ?)',
+                             ("c" * 40, "user-1", 50, 60))
+        lucia_insert.commit()
+        lucia_insert.close()
+        assert adapter.get_session("c" * 40) == SessionRow("c" * 40, "user-1", 50, 60)
+    finally:
+        adapter.close()
 
 
 def test_memory_database_works_in_one_thread() -> None:
@@ -182,6 +255,92 @@ def test_memory_database_works_in_one_thread() -> None:
         assert adapter.get_user("user-1") == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
     finally:
         adapter.close()
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join(timeout=60)
+    return result[0] if result else None
+
+
+def test_a_memory_database_is_one_database_for_every_thread() -> None:
+    adapter = SQLiteAdapter(":memory:")
+    adapter.create_tables()
+    adapter.set_user("user-1", {"provider_id": "p:1"})
+
+    def elsewhere() -> Any:
+        try:
+            adapter.set_user("user-2", {"provider_id": "p:2"})
+            return adapter.get_user("user-1")
+        finally:
+            adapter.close()
+
+    assert _in_thread(elsewhere) == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
+    assert adapter.get_user_by_provider_id("p:2")["id"] == "user-2"
+    adapter.close()
+    assert adapter.has_tables()  # closing every connection of ours keeps the data: the adapter holds it
+    assert SQLiteAdapter(":memory:").has_tables() is False  # each adapter has its own database
+
+
+def test_a_memory_database_takes_8_concurrent_writer_threads() -> None:
+    adapter = SQLiteAdapter(":memory:", timeout=30)
+    adapter.create_tables()
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+    rounds = 60
+
+    def write(worker: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(rounds):
+                user_id = f"user-{worker}-{n}"
+                adapter.set_user(user_id, {"provider_id": f"p:{worker}:{n}"})
+                old = SessionRow(f"{worker}{n:03d}".ljust(40, "o"), user_id, 10, 20)
+                adapter.set_session(old)
+                new = old._replace(id=f"{worker}{n:03d}".ljust(40, "n"), expires=30, idle_expires=40)
+                assert adapter.renew_session(old, new.id, new, None)
+                adapter.delete_session(old.id)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            adapter.close()
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    counts = adapter.connection.execute('SELECT (SELECT count(*) FROM "user"), (SELECT count(*) FROM "session")')
+    assert tuple(counts.fetchone()) == (8 * rounds, 8 * rounds)
+    adapter.close()
+
+
+def test_a_memory_database_is_freed_with_its_adapter() -> None:
+    adapter = SQLiteAdapter(":memory:")
+    adapter.create_tables()
+    uri = adapter.path
+    assert uri.startswith("file:/lucia_wsgi_memory_") and uri.endswith("?vfs=memdb")
+    adapter.close()
+    del adapter
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            conn.close()
+
+
+def test_memory_without_the_memdb_vfs_is_refused_pointing_to_memory_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lucia_wsgi.adapters import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "_MEMDB_VFS", "no_such_vfs")
+    with pytest.raises(ValueError, match=r"memdb VFS.*MemoryAdapter\(\)"):
+        SQLiteAdapter(":memory:")
 
 
 def test_a_column_added_by_another_process_can_be_written(store: SQLiteAdapter, path: Path) -> None:
@@ -212,9 +371,9 @@ def test_a_failed_commit_rolls_back_and_frees_the_write_lock(path: Path) -> None
         old = SessionRow("a" * 40, "user-1", 10, 20)
         orphan = SessionRow("b" * 40, "user-nobody", 30, 40)
         with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):  # COMMIT: FOREIGN KEY constraint failed
-            adapter.replace_session(old, orphan, SessionRow(old.id, "user-1", 15, 15))
+            adapter.renew_session(old, orphan.id, orphan, None)
         assert not adapter.connection.in_transaction
-        assert adapter.get_session(old.id) == old  # the shortened row was rolled back
+        assert adapter.get_session(old.id) == old
         assert adapter.get_session(orphan.id) is None
         other.set_user("user-2", {"provider_id": "p:2"})  # no write lock left behind
         assert adapter.get_user("user-2") is not None

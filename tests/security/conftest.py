@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import lucia_wsgi.auth
+import lucia_wsgi.auth_state
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
 
@@ -68,5 +69,5 @@ def make_auth(clock: Clock) -> Callable[..., Auth]:
 def session_ids(monkeypatch: pytest.MonkeyPatch) -> SessionIds:
     """Deterministic session ids from ``Auth`` for this test (``.reset()`` starts them over)."""
     ids = SessionIds()
-    monkeypatch.setattr(lucia_wsgi.auth, "generate_random_string", ids)
+    monkeypatch.setattr(lucia_wsgi.auth_state, "generate_random_string", ids)
     return ids

@@ -131,7 +131,14 @@ PROXY_POLICY = [
                  id="client-supplied-earlier-value-ignored"),
     pytest.param("http://example.com", {"HTTP_X_FORWARDED_PROTO": "https"}, DENY, id="proxy-says-https"),
     pytest.param("http://example.com", {}, ALLOW, id="no-forwarded-headers"),
-    pytest.param("http://evil.com", {"HTTP_FORWARDED": "host=evil.com"}, DENY, id="rfc7239-not-read"),
+    pytest.param("https://app.example.com", {"HTTP_FORWARDED": 'for=192.0.2.1;host="app.example.com";proto=https'},
+                 ALLOW, id="rfc7239-forwarded-trusted"),
+    pytest.param("http://evil.com", {"HTTP_FORWARDED": "host=evil.com, for=192.0.2.1;proto=http"}, DENY,
+                 id="rfc7239-client-supplied-earlier-element-ignored"),
+    pytest.param("http://evil.com", {"HTTP_FORWARDED": 'host="evil.com, host=example.com'}, DENY,
+                 id="rfc7239-client-unterminated-quote-cannot-swallow-proxy-element"),
+    pytest.param("http://evil.com", {"HTTP_FORWARDED": "proto=http", "HTTP_X_FORWARDED_HOST": "evil.com"}, DENY,
+                 id="x-forwarded-host-ignored-when-the-proxy-sends-forwarded"),
 ]
 
 

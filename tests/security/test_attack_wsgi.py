@@ -148,6 +148,12 @@ PROXY = [
                  id="forwarded-host-not-trusted"),
     pytest.param(True, {"x_forwarded_host": "app.example.com", "x_forwarded_proto": "https"},
                  "https://app.example.com", 200, id="trusted-proxy"),
+    pytest.param(False, {"forwarded": "host=evil.com"}, "http://evil.com", 403, id="forged-rfc7239-forwarded"),
+    pytest.param(True, {"forwarded": 'for=192.0.2.1;host="app.example.com:8443";proto=https'},
+                 "https://app.example.com:8443", 200, id="trusted-proxy-rfc7239-forwarded"),
+    pytest.param(True, {"forwarded": "host=evil.com, for=192.0.2.1;host=app.example.com",
+                        "x_forwarded_host": "evil.com"}, "http://evil.com", 403,
+                 id="trusted-proxy-rfc7239-last-element-wins-over-everything"),
 ]
 
 

@@ -98,13 +98,37 @@ def test_fifty_tabs_with_one_idle_session_all_stay_signed_in(shared_store: Any, 
 
     assert [r.status_int for r in responses] == [200] * 50
     assert {r.text for r in responses} == {f"user:{user_id}"}
-    renewed = [cookie_value(c) for r in responses for c in set_cookies(r)]
-    assert len(renewed) == 1, "exactly one request renews; the others answer from the grace row"
-    assert renewed[0] != idle_id
+    handed = {cookie_value(c) for r in responses for c in set_cookies(r)}
+    assert len(handed) == 1, "every tab is handed the one successor"
+    assert all(set_cookies(r) for r in responses)
+    (successor,) = handed
+    assert successor != idle_id
+    assert len(live_sessions(auth, user_id, clock.now)) == 2  # the old id and its successor, nothing more
+    assert get(app, "/", successor).text == f"user:{user_id}"  # the browser has it: confirmed
+    assert get(app, "/", idle_id).text == f"user:{user_id}"  # in flight: answered for the grace window
     clock.now = IDLE + DEFAULT_RENEWAL_GRACE + 1
-    assert [row.id for row in live_sessions(auth, user_id, clock.now)] == renewed
-    assert get(app, "/", renewed[0]).text == f"user:{user_id}"
-    assert get(app, "/", idle_id).text == "anonymous"
+    assert [row.id for row in live_sessions(auth, user_id, clock.now)] == [successor]
+    late = get(app, "/", idle_id)
+    assert late.text == "anonymous" and set_cookies(late) == []  # no blank cookie over the new one
+    assert get(app, "/", successor).text == f"user:{user_id}"
+
+
+def test_fifty_tabs_extending_one_idle_session_leave_one_row(shared_store: Any, tally: Tally) -> None:
+    clock = Clock(T0)
+    auth = lucia(adapter=shared_store, env="DEV", hash=FAST_HASH, clock=clock, renewal="extend")
+    app = tiny_app(auth)
+    user_id = auth.create_user("username", "alice", password="pw")["user_id"]
+    session_id = auth.create_session(user_id).session_id
+    clock.now = IDLE
+
+    responses = hammer(50, lambda i: get(app, "/", session_id))
+    tally.add("concurrent", 50)
+
+    assert {r.text for r in responses} == {f"user:{user_id}"}
+    assert {cookie_value(c) for r in responses for c in set_cookies(r)} == {session_id}
+    rows = live_sessions(auth, user_id, clock.now)
+    assert [row.id for row in rows] == [session_id]
+    assert rows[0].expires == IDLE + DAY_MS
 
 
 def test_logout_between_read_and_renewal_is_not_undone(shared_store: Any, tally: Tally) -> None:
@@ -118,7 +142,7 @@ def test_logout_between_read_and_renewal_is_not_undone(shared_store: Any, tally:
     logout_app = tiny_app(plain)
 
     def log_out_first(call: AdapterCall) -> None:
-        if call.method == "replace_session":
+        if call.method == "renew_session":
             assert post(logout_app, "/api/auth/logout", idle_id).status_int == 200
 
     if isinstance(shared_store, dict):
@@ -130,7 +154,7 @@ def test_logout_between_read_and_renewal_is_not_undone(shared_store: Any, tally:
     response = get(app, "/", idle_id)
     tally.add("concurrent", 2)
 
-    assert hooked.count("replace_session") == 1
+    assert hooked.count("renew_session") == 1
     assert response.text == "anonymous"
     assert live_sessions(plain, user_id, clock.now) == []
 
@@ -169,7 +193,7 @@ def test_logout_racing_renewal_never_resurrects_the_session(shared_store: Any, t
         fresh = {cookie_value(c) for c in set_cookies(renewal)} - {""}
         # Logout first: renewal finds nothing. Renewal first: the logout, sent
         # with the old cookie, ends the session it was renewed into as well,
-        # except when the renewal lands between the logout's read and delete;
+        # except when the renewal lands between the logout's reads and delete;
         # then the one session the renewal handed out lives on, nothing else.
         assert live <= fresh
         assert renewal.text == (f"user:{user_id}" if fresh else "anonymous")

@@ -89,6 +89,9 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
         "HTTP_HOST": st.one_of(st.sampled_from(HOSTS), header_text()),
         "HTTP_X_FORWARDED_HOST": st.one_of(st.sampled_from(HOSTS), header_text()),
         "HTTP_X_FORWARDED_PROTO": st.sampled_from(["https", "http", "gopher", "", "https, http"]),
+        "HTTP_X_FORWARDED_PORT": st.one_of(st.sampled_from(["443", "8080", "0", "99999", "x"]), header_text()),
+        "HTTP_FORWARDED": st.one_of(st.sampled_from(['host="localhost";proto=https', "for=unknown", 'host="a']),
+                                    header_text()),
         "HTTP_ACCEPT": st.sampled_from(["application/json", "*/*", "text/html"]),
     }
     for key, strategy in optional.items():

@@ -6,16 +6,17 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import bcrypt
 import pytest
 
 from lucia_wsgi import Auth, LuciaError, lucia
-from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.adapters import MemoryAdapter, SQLiteAdapter
 from lucia_wsgi.config import DEFAULT_MAX_CONCURRENT_HASHES
 from lucia_wsgi.passwords import verify_password
-from lucia_wsgi.session import SessionRow
+from lucia_wsgi.session import SessionRow, storage_digest
 
 from .support import FAST_HASH, IDLE, T0, Clock, Tally, snapshot
 
@@ -153,15 +154,32 @@ def test_hashed_ids_renew_and_invalidate(hashed_auth: Auth, clock: Clock) -> Non
         hashed_auth.validate_session(new.session_id)
 
 
-def test_unhashed_store_does_not_accept_a_digest(make_auth: Callable[..., Auth]) -> None:
-    """A store written with hash_session_ids cannot be read without it (and the reverse)."""
+def test_a_store_written_with_hashed_ids_gives_nothing_to_an_auth_without(make_auth: Callable[..., Auth]) -> None:
     store = MemoryAdapter()
-    plain = make_auth(store)
-    hashed = make_auth(store, hash_session_ids=True)
     store.set_user("alice", {"provider_id": "username:alice"})
-    session = plain.create_session("alice")
+    session = make_auth(store, hash_session_ids=True).create_session("alice")
     with pytest.raises(LuciaError):
-        hashed.validate_session(session.session_id)
+        make_auth(store).validate_session(session.session_id)
+    digest = next(iter(store._sessions))
+    with pytest.raises(LuciaError):  # the digest is no session id either
+        make_auth(store).validate_session(digest)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_switching_hash_session_ids_on_signs_nobody_out(make_auth: Callable[..., Auth], store_kind: str,
+                                                         tmp_path: Path) -> None:
+    store: Any = MemoryAdapter() if store_kind == "memory" else SQLiteAdapter(tmp_path / "auth.db")
+    if store_kind == "sqlite":
+        store.create_tables()
+    store.set_user("alice", {"provider_id": "username:alice"})
+    session = make_auth(store).create_session("alice")  # stored under its plain id
+    hashed = make_auth(store, hash_session_ids=True)
+    assert hashed.validate_session(session.session_id).session_id == session.session_id
+    rows = store.get_sessions_by_user_id("alice")
+    assert [row.id for row in rows] == [storage_digest(session.session_id)]  # moved to its digest on first use
+    assert hashed.validate_session(session.session_id).user_id == "alice"
+    hashed.invalidate_session(session.session_id)
+    assert store.get_sessions_by_user_id("alice") == []
 
 
 # bcrypt_migration: $2a/$2b hashes verify once and become s2 hashes.
