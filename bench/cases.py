@@ -26,7 +26,8 @@ Requests = Callable[[int], list[Environ]]
 #: Renewal rows: (name, label, write floor, ``lucia()`` options). Each is
 #: measured against ``floor.write.<write floor>`` (see :data:`bench.floors.WRITES`).
 RENEWALS: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("lucia.renewal", "lucia validate_user, renewal due (rotates)", "rotate", {}),
+    ("lucia.renewal.rotate", "lucia renewal, rotate (validate_user, idle session)", "rotate", {}),
+    ("lucia.renewal.extend", 'lucia renewal, extend (renewal="extend")', "extend", {"renewal": "extend"}),
 ]
 
 
@@ -169,7 +170,7 @@ def sqlite_cases(plan: Plan, medium_db: Path) -> list[Case]:
         *_active_rows(plan, medium_db),
     ]
     auth = make_auth(SQLiteAdapter(medium_db))
-    periods = Periods(auth.config.active_period, auth.config.idle_period, auth.config.renewal_grace)
+    periods = Periods(auth.config.active_period, auth.config.idle_period)
     pools = _Pools(plan, medium_db, medium)
     for mode, (write, sql) in WRITES.items():
         cases += pools.rows(f"floor.write.{mode}", f"write floor, {mode}: floor + {sql}",

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +29,15 @@ from bench.apps import COOKIE_NAME, make_auth, split_cookie
 from bench.harness import Case, Skip, base_environ, call, run_batch, summarize
 from bench.headers import HEADERS, cookie_header, keyed, other_cookies, row_name
 from bench.plot import plot_ratios
+from lucia_wsgi.adapters.base import SESSION_COLUMNS
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
 from lucia_wsgi.cookies import read_cookie
 
 REPO = Path(__file__).resolve().parent.parent
 
 LOCAL_ROWS = ["hello", "floor", "floor.simplecookie", "floor.pk", "lucia.active.small", "lucia.active.medium",
-              "lucia.active.large", "floor.write.rotate", "floor.write.extend", "lucia.renewal", "lucia.anonymous",
-              "lucia.api_user"]
+              "lucia.active.large", "floor.write.rotate", "floor.write.extend", "lucia.renewal.rotate",
+              "lucia.renewal.extend", "lucia.anonymous", "lucia.api_user"]
 SERVICE_ROWS = ["floor.postgres", "lucia.postgres", "floor.redis", "lucia.redis"]
 PEER_ROWS = ["peer.beaker", "peer.flask_login", "peer.django"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -124,7 +128,8 @@ def test_floors_pair_with_their_rows(quick_run: tuple[str, dict[str, Any]]) -> N
         by_key = {row["key"]: row for row in quick_run[1]["rows"]}
         assert by_key[keyed("floor", header)]["ratio"] == 1.0
         assert by_key[keyed("lucia.active.medium", header)]["floor"] == keyed("floor", header)
-        assert by_key[keyed("lucia.renewal", header)]["floor"] == keyed("floor.write.rotate", header)
+        assert by_key[keyed("lucia.renewal.rotate", header)]["floor"] == keyed("floor.write.rotate", header)
+        assert by_key[keyed("lucia.renewal.extend", header)]["floor"] == keyed("floor.write.extend", header)
         assert by_key[keyed("floor.write.extend", header)]["floor"] == keyed("floor", header)
         assert by_key[keyed("lucia.postgres", header)]["floor"] == keyed("floor.postgres", header)
 
@@ -142,6 +147,7 @@ def test_json_has_machine_memory_and_every_target(quick_run: tuple[str, dict[str
     for header in HEADERS:
         assert f"validate_user, SQLite, active / floor (stretch 1.5) [{header}]" in measured
         assert f"renewal, rotate / its write floor [{header}]" in measured
+        assert f"renewal, extend / its write floor [{header}]" in measured
     assert "RSS growth over the run, MiB" in measured
 
 
@@ -201,7 +207,7 @@ def test_plot_from_json_draws_one_group_per_row_that_is_not_its_own_floor(
     assert proc.returncode == 0, proc.stderr[-3000:]
     measured = {row_name(r["key"]) for r in quick_run[1]["rows"] if r["ratio"] is not None and r["key"] != r["floor"]}
     assert proc.stdout.startswith(f"plotted {len(measured)} rows") and out.read_bytes().startswith(PNG_MAGIC)
-    assert {"lucia.active.medium", "lucia.renewal", "floor.simplecookie"} <= measured
+    assert {"lucia.active.medium", "lucia.renewal.rotate", "lucia.renewal.extend", "floor.simplecookie"} <= measured
 
 
 def test_plot_without_measured_rows_refuses(tmp_path: Path) -> None:
@@ -331,9 +337,16 @@ def test_benchmark_database_sessions_validate_and_renew(tmp_path: Path, monkeypa
     work = tmp_path / "work"
     work.mkdir()
     path = dbs.working_copy(10, work)
+    conn = floors.connect(path)
+    try:  # the tables create_tables() makes, with lucia_wsgi's nullable session columns
+        columns = tuple(row[1] for row in conn.execute('PRAGMA table_info("session")'))
+    finally:
+        conn.close()
+    assert columns == SESSION_COLUMNS
     auth = make_auth(SQLiteAdapter(path))
     session, user = auth.validate_session_user(dbs.session_id(3))
     assert user == {"user_id": dbs.user_id(3)} and session is not None and not session.is_fresh
+    assert session.created_at == session.last_seen == datetime.fromtimestamp(dbs.SIGNED_IN_MS / 1000, timezone.utc)
     now = 1_700_000_000_000
     idle = dbs.add_idle_sessions(path, 2, now)
     renewing = make_auth(SQLiteAdapter(path), clock=lambda: now)
@@ -388,6 +401,46 @@ def test_floor_runs_the_query_lucia_runs_for_validate_user(small_db: Path) -> No
     assert expected in statements, statements
 
 
+@pytest.mark.services
+def test_postgres_floor_runs_the_query_the_adapter_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from services import postgres_schema
+
+    from bench.services import postgres_floor, postgres_query
+    from lucia_wsgi.adapters.postgres import PostgresAdapter
+    from lucia_wsgi.session import SessionRow
+
+    with postgres_schema() as (dsn, schema):
+        adapter = PostgresAdapter(dsn, schema=schema, max_size=1)
+        opened: list[Any] = []
+        try:
+            adapter.create_tables(user_attributes={"username": "TEXT"})
+            adapter.set_user(dbs.user_id(1), {"provider_id": "username:user1", "hashed_password": None,
+                                              "username": "user1"})
+            adapter.set_session(SessionRow(*dbs.session_rows(2)[1]))
+            statements: list[str] = []
+            execute = psycopg.Cursor.execute
+            monkeypatch.setattr(psycopg.Cursor, "execute", lambda cursor, query, *args, **kwargs: (
+                statements.append(str(query)), execute(cursor, query, *args, **kwargs))[1])
+            session, user = make_auth(adapter).validate_session_user(dbs.session_id(1))
+            assert user == {"user_id": dbs.user_id(1)} and session is not None
+            assert postgres_query(schema) in statements, statements
+            monkeypatch.undo()
+            connect = psycopg.connect
+            monkeypatch.setattr(psycopg, "connect", lambda *args, **kwargs: (
+                opened.append(connect(*args, **kwargs)), opened[-1])[1])
+            app = postgres_floor(psycopg, dsn, schema)
+            for cookie, answer in ((f"{COOKIE_NAME}={dbs.session_id(1)}", dbs.user_id(1)),
+                                   (f"{COOKIE_NAME}={dbs.session_id(2)}", "anonymous")):
+                status, headers, body = call(app, base_environ(cookie=cookie))
+                assert (status, body) == ("200 OK", answer.encode()) and ("Vary", "Cookie") in headers
+            assert len(opened) == 1  # one connection per thread, kept
+        finally:
+            adapter.close()
+            for conn in opened:
+                conn.close()
+
+
 @pytest.mark.parametrize("header", HEADERS)
 def test_read_floor_answers_the_user_with_vary_and_anonymous_otherwise(small_db: Path, header: str) -> None:
     app = floors.make_read_floor(small_db)
@@ -397,46 +450,107 @@ def test_read_floor_answers_the_user_with_vary_and_anonymous_otherwise(small_db:
         assert call(app, base_environ(cookie=cookie))[2] == b"anonymous"
 
 
-def _session_rows(path: Path) -> dict[str, tuple[str, int, int]]:
+def _session_rows(path: Path) -> dict[str, tuple[Any, ...]]:
+    """Every session by id: (user_id, expires, idle_expires, successor, predecessor, created_at, last_seen)."""
     conn = floors.connect(path)
     try:
-        return {sid: (uid, exp, idle) for sid, uid, exp, idle in conn.execute('SELECT * FROM "session"')}
+        rows = conn.execute('SELECT id, user_id, expires, idle_expires, successor, predecessor, created_at, '
+                            'last_seen FROM "session"')
+        return {sid: tuple(rest) for sid, *rest in rows}
     finally:
         conn.close()
 
 
+_PERIODS = floors.Periods(active=1_000_000, idle=2_000_000)
+
+
+def _renew_with_floor(path: Path, mode: str, sid: str) -> tuple[list[tuple[str, str]], bytes, str]:
+    app = floors.make_write_floor(path, floors.WRITES[mode][0], _PERIODS)
+    status, headers, body = call(app, base_environ(cookie=cookie_header("crowded", COOKIE_NAME, sid)))
+    assert status == "200 OK"
+    cookies = [v for k, v in headers if k == "Set-Cookie"]
+    new_id = cookies[0].split(";", 1)[0].removeprefix(f"{COOKIE_NAME}=") if cookies else ""
+    return headers, body, new_id
+
+
 @pytest.mark.parametrize("mode", sorted(floors.WRITES))
 def test_write_floor_renews_the_session_as_its_mode_says(small_db: Path, mode: str) -> None:
-    now = floors._now_ms()
+    now = floors.now_ms()
     (sid,) = dbs.add_idle_sessions(small_db, 1, now, first_user=2)
-    periods = floors.Periods(active=1_000_000, idle=2_000_000, grace=30_000)
-    app = floors.make_write_floor(small_db, floors.WRITES[mode][0], periods)
     before = _session_rows(small_db)
-    status, headers, body = call(app, base_environ(cookie=cookie_header("crowded", COOKIE_NAME, sid)))
-    assert (status, body) == ("200 OK", dbs.user_id(2).encode())
+    headers, body, new_id = _renew_with_floor(small_db, mode, sid)
+    assert body == dbs.user_id(2).encode() and ("Cache-Control", "private") in headers and ("Vary", "Cookie") in headers
     (cookie,) = [v for k, v in headers if k == "Set-Cookie"]
-    new_id = cookie.split(";", 1)[0].removeprefix(f"{COOKIE_NAME}=")
-    after = _session_rows(small_db)
-    uid, expires, idle_expires = after[new_id]
-    assert uid == dbs.user_id(2) and now + periods.active <= expires and idle_expires == expires + periods.idle
     assert "Expires=" in cookie and "HttpOnly" in cookie
+    after = _session_rows(small_db)
+    uid, expires, idle_expires, successor, predecessor, created_at, last_seen = after[new_id]
+    assert uid == dbs.user_id(2) and now + _PERIODS.active <= expires and idle_expires == expires + _PERIODS.idle
+    assert successor is None and created_at == before[sid][5] and now <= last_seen <= expires - _PERIODS.active
     if mode == "extend":
-        assert new_id == sid and len(after) == len(before)
-    else:
+        assert new_id == sid and predecessor is None and len(after) == len(before)
+    else:  # the old row keeps its expiries and names its successor, which names it back
         assert new_id != sid and len(new_id) == 40 and len(after) == len(before) + 1
-        assert after[sid][1] == after[sid][2] and now + periods.grace <= after[sid][1] < expires
+        assert predecessor == sid and after[sid] == (*before[sid][:3], new_id, *before[sid][4:])
+
+
+@pytest.mark.parametrize("mode", sorted(floors.WRITES))
+def test_write_floor_answers_an_active_or_renewed_session_without_writing(small_db: Path, mode: str) -> None:
+    (sid,) = dbs.add_idle_sessions(small_db, 1, floors.now_ms(), first_user=3)
+    _, _, rotated = _renew_with_floor(small_db, "rotate", sid)  # sid now has a successor
+    before = _session_rows(small_db)
+    for presented in (dbs.session_id(4), sid):
+        _, body, new_id = _renew_with_floor(small_db, mode, presented)
+        assert body and body != b"anonymous" and new_id == ""
+    assert _session_rows(small_db) == before and rotated
 
 
 @pytest.mark.parametrize("mode", sorted(floors.WRITES))
 def test_write_floor_changes_nothing_when_the_row_changed_since_it_was_read(small_db: Path, mode: str) -> None:
     conn = floors.connect(small_db)
     try:
-        stale = (*conn.execute(floors.SESSION_BY_ID, (dbs.session_id(1),)).fetchone()[:2], 1, 2)
+        row = conn.execute(floors.SESSION_BY_ID, (dbs.session_id(1),)).fetchone()
+        stale = (*row[:2], 1, 2, *row[4:])
         before = _session_rows(small_db)
-        assert floors.WRITES[mode][0](conn, stale, floors._now_ms(), floors.Periods(10, 20, 5)) is None
+        assert floors.WRITES[mode][0](conn, stale, floors.now_ms(), floors.Periods(10, 20)) is None
         assert not conn.in_transaction and _session_rows(small_db) == before
     finally:
         conn.close()
+
+
+def _normalized(statements: list[str]) -> list[str]:
+    """Traced statements with their literal values made ``?`` again."""
+    return [re.sub(r"'[^']*'|\b\d+\b|\bNULL\b", "?", statement) for statement in statements]
+
+
+@pytest.mark.parametrize(("mode", "options"), [
+    pytest.param("rotate", {}, id="rotate"),
+    pytest.param("extend", {"renewal": "extend"}, id="extend"),
+])
+def test_write_floor_runs_lucias_renewal_statements_less_the_dead_session_sweep(
+        small_db: Path, monkeypatch: pytest.MonkeyPatch, mode: str, options: dict[str, Any]) -> None:
+    """The write floor runs what lucia runs to renew, statement for statement, but the auto-cleanup read."""
+    floor_id, lucia_id = dbs.add_idle_sessions(small_db, 2, floors.now_ms(), first_user=5)
+    adapter = SQLiteAdapter(small_db)
+    auth = make_auth(adapter, **options)
+    auth.validate_session_user(dbs.session_id(0))  # warm: the adapter reads the table's columns once
+    lucia_sql: list[str] = []
+    adapter.connection.set_trace_callback(lucia_sql.append)
+    assert auth.validate_session_user(lucia_id).session.is_fresh
+    floor_sql: list[str] = []
+
+    def traced(path: Any) -> sqlite3.Connection:
+        conn = connect(path)
+        conn.set_trace_callback(floor_sql.append)
+        return conn
+
+    connect = floors.connect
+    monkeypatch.setattr(floors, "connect", traced)
+    _, _, new_id = _renew_with_floor(small_db, mode, floor_id)
+    assert new_id
+    sweep = floors.SESSION_BY_ID.replace("WHERE id = ?", "WHERE user_id = ?")
+    assert sweep in _normalized(lucia_sql), "lucia's renewal no longer sweeps: say so in the README"
+    assert _normalized(floor_sql) == [s for s in _normalized(lucia_sql) if s != sweep]
+    assert _normalized(floor_sql[1:]) == (list(floors.ROTATE) if mode == "rotate" else [floors.EXTEND])
 
 
 def test_idle_pools_start_at_the_user_asked_for(small_db: Path) -> None:
@@ -448,8 +562,8 @@ def test_idle_pools_start_at_the_user_asked_for(small_db: Path) -> None:
 
 def test_only_keeps_the_floors_of_floors() -> None:
     rows: list[Case | Skip] = [_case(keyed(name, "alone"), keyed(floor, "alone")) for name, floor in [
-        ("floor", "floor"), ("floor.write.rotate", "floor"), ("lucia.renewal", "floor.write.rotate"),
+        ("floor", "floor"), ("floor.write.rotate", "floor"), ("lucia.renewal.rotate", "floor.write.rotate"),
         ("lucia.active.medium", "floor"), ("peer.django", "floor")]]
     kept = [row.key for row in _select(rows, "renewal")]
-    assert kept == ["floor/alone", "floor.write.rotate/alone", "lucia.renewal/alone"]
+    assert kept == ["floor/alone", "floor.write.rotate/alone", "lucia.renewal.rotate/alone"]
     assert _select(rows, None) == rows
