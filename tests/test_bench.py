@@ -243,10 +243,7 @@ def test_instructions_mode_without_valgrind_says_skipped(tmp_path: Path) -> None
 
 
 def test_instruction_counts_are_reproducible() -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        service_unavailable("valgrind not found")
-        return
+    valgrind = require_tool("valgrind", "apt-get install valgrind")
     db = dbs.cached_db(100)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first, second = pool.map(lambda _: instructions._count(valgrind, db, 100, 60, 10, "lucia.active.medium",
