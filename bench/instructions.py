@@ -1,8 +1,9 @@
 """Instructions per validated request, counted by callgrind: a figure machine noise does not move.
 
 ``python -m bench --instructions`` counts lucia's active-session row
-(``validate_user()`` through the middleware) and its floor, with each
-header, each in a child process of its own (this module) under ``valgrind
+(``validate_user()`` through the middleware) and its floor, and each renewal
+row and its write floor (:data:`PAIRS`), with each header, each in a child
+process of its own (this module) under ``valgrind
 --tool=callgrind``, so one row's count never depends on another's. The child
 builds the app, prepares every request up front, then serves a warm-up,
 ``N`` requests and ``2N`` requests, calling ``os.getppid()`` before each
@@ -16,7 +17,13 @@ and not the other; the young collections a request's own garbage causes
 are counted.
 
 Same inputs every time: the cached database of the run's medium size, its
-middle session, ``PYTHONHASHSEED=0``, fixed ``N``.
+middle session, ``PYTHONHASHSEED=0``, fixed ``N``. A renewal row uses a
+session up per request, so its child works on a private copy of that
+database with one idle session per request made before start-up ends, each
+on a user of its own, as :mod:`bench.cases` makes them; the WAL checkpoints
+its commits cause are counted where they land (about twice as many in the
+``2N`` stretch as in the ``N`` one), so renewal counts vary by a little more
+than the read rows'.
 """
 
 from __future__ import annotations
@@ -31,11 +38,14 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ROWS", "InstructionCounts", "count_instructions", "instructions_table"]
+__all__ = ["PAIRS", "ROWS", "InstructionCounts", "count_instructions", "instructions_table"]
 
-#: The rows counted: lucia's active-session row and its floor.
-ROWS = ("floor", "lucia.active.medium")
+#: The rows counted, (floor, lucia row): the active-session read and each renewal mode.
+PAIRS = (("floor", "lucia.active.medium"), ("floor.write.rotate", "lucia.renewal.rotate"),
+         ("floor.write.extend", "lucia.renewal.extend"))
+ROWS = tuple(name for pair in PAIRS for name in pair)
 _REPO = Path(__file__).resolve().parent.parent
 _TOTALS = re.compile(r"^totals:\s*(\d+)", re.MULTILINE)
 
@@ -57,7 +67,7 @@ def _version(valgrind: str) -> str:
 
 
 def count_instructions(sessions: int, requests: int, warmup: int) -> InstructionCounts:
-    """Count ``ROWS`` with both headers on the cached ``sessions``-session database."""
+    """Count ``ROWS`` with both headers on the cached ``sessions``-session database (two at a time)."""
     from . import dbs
     from .headers import HEADERS, keyed
 
@@ -99,7 +109,7 @@ def _total(path: Path) -> int:
 
 
 def instructions_table(counts: InstructionCounts) -> str:
-    """Instructions per request of each row and header, and lucia's over the floor's."""
+    """Instructions per request of each row and header, and each lucia row's over its floor's."""
     from .headers import HEADERS, keyed
 
     title = "instructions per validated request"
@@ -107,38 +117,63 @@ def instructions_table(counts: InstructionCounts) -> str:
         return f"{title}: skipped: {counts.skipped}"
     lines = [f"{title} ({counts.tool}, {counts.requests:,} vs {2 * counts.requests:,} requests, "
              f"{counts.sessions:,} sessions):", f"{'':<22}" + "".join(f"{h:>12}" for h in HEADERS)]
-    for name in ROWS:
-        lines.append(f"{name:<22}" + "".join(f"{counts.per_request[keyed(name, h)]:>12,.0f}" for h in HEADERS))
-    ratios = [counts.per_request[keyed(ROWS[1], h)] / counts.per_request[keyed(ROWS[0], h)] for h in HEADERS]
-    lines.append(f"{'lucia / floor':<22}" + "".join(f"{r:>11.2f}x" for r in ratios))
+    for floor, lucia in PAIRS:
+        for name in (floor, lucia):
+            lines.append(f"{name:<22}" + "".join(f"{counts.per_request[keyed(name, h)]:>12,.0f}" for h in HEADERS))
+        ratios = [counts.per_request[keyed(lucia, h)] / counts.per_request[keyed(floor, h)] for h in HEADERS]
+        lines.append(f"{'  lucia / floor':<22}" + "".join(f"{r:>11.2f}x" for r in ratios))
     return "\n".join(lines)
 
 
-def _child(db: str, sessions: int, requests: int, warmup: int, name: str, header: str) -> int:
-    """Serve the stretches described in the module docstring; 1 if the app answers wrongly."""
+def _app(name: str, db: str, sessions: int, header: str, total: int, workdir: Path) -> tuple[Any, list[Any], str]:
+    """Row ``name``'s app, ``total`` requests for it, and the body each must answer."""
     from lucia_wsgi.adapters.sqlite import SQLiteAdapter
 
     from . import dbs
     from .apps import COOKIE_NAME, make_auth, make_lucia_app
-    from .floors import make_read_floor
-    from .harness import base_environ, call, run_batch
+    from .cases import RENEWALS
+    from .floors import WRITES, Periods, make_read_floor, make_write_floor, now_ms
+    from .harness import base_environ
     from .headers import cookie_header
 
-    i = sessions // 2
-    app = make_read_floor(db) if name == "floor" else make_lucia_app(make_auth(SQLiteAdapter(db)))
-    environ = base_environ(cookie=cookie_header(header, COOKIE_NAME, dbs.session_id(i)))
-    status, _, body = call(app, environ.copy())
-    if (status, body) != ("200 OK", dbs.user_id(i).encode()):
-        print(f"{name}/{header} answered {status} {body[:100]!r}", file=sys.stderr)
-        return 1
-    stretches = [[environ.copy() for _ in range(size)] for size in (warmup, requests, 2 * requests)]
-    gc.collect()
-    gc.freeze()  # start-up's objects: a full collection would walk them at an arbitrary request
-    for environs in stretches:
-        gc.collect()  # every stretch starts from the same collector state
-        os.getppid()  # the marker: callgrind dumps its counters here
-        run_batch(app, environs)
-    os.getppid()
+    if name in ("floor", "lucia.active.medium"):
+        i = sessions // 2
+        app = make_read_floor(db) if name == "floor" else make_lucia_app(make_auth(SQLiteAdapter(db)))
+        environ = base_environ(cookie=cookie_header(header, COOKIE_NAME, dbs.session_id(i)))
+        return app, [environ.copy() for _ in range(total)], dbs.user_id(i)
+    path = workdir / "sessions.db"
+    shutil.copyfile(db, path)
+    ids = dbs.add_idle_sessions(path, total, now_ms(), tag=f"{name}/{header}")
+    options = next((options for key, _, _, options in RENEWALS if key == name), None)
+    if options is not None:
+        app = make_lucia_app(make_auth(SQLiteAdapter(path), **options))
+    else:
+        config = make_auth(SQLiteAdapter(path)).config
+        app = make_write_floor(path, WRITES[name.removeprefix("floor.write.")][0],
+                               Periods(config.active_period, config.idle_period))
+    environs = [base_environ(cookie=cookie_header(header, COOKIE_NAME, sid)) for sid in ids]
+    return app, environs, dbs.user_id(0)
+
+
+def _child(db: str, sessions: int, requests: int, warmup: int, name: str, header: str) -> int:
+    """Serve the stretches described in the module docstring; 1 if the app answers wrongly."""
+    from .harness import call, run_batch
+
+    with tempfile.TemporaryDirectory(prefix="lucia_callgrind_db_") as tmp:
+        app, environs, expected = _app(name, db, sessions, header, 1 + warmup + 3 * requests, Path(tmp))
+        status, _, body = call(app, environs.pop(0))  # the check uses up the first request
+        if (status, body) != ("200 OK", expected.encode()):
+            print(f"{name}/{header} answered {status} {body[:100]!r}", file=sys.stderr)
+            return 1
+        stretches = [environs[:warmup], environs[warmup:warmup + requests], environs[warmup + requests:]]
+        del environs
+        gc.collect()
+        gc.freeze()  # start-up's objects: a full collection would walk them at an arbitrary request
+        for stretch in stretches:
+            gc.collect()  # every stretch starts from the same collector state
+            os.getppid()  # the marker: callgrind dumps its counters here
+            run_batch(app, stretch)
+        os.getppid()
     return 0
 
 

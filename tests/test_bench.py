@@ -29,6 +29,7 @@ from bench.apps import COOKIE_NAME, make_auth, split_cookie
 from bench.harness import Case, Skip, base_environ, call, run_batch, summarize
 from bench.headers import HEADERS, cookie_header, keyed, other_cookies, row_name
 from bench.plot import plot_ratios
+from bench.targets import ROW_LIMITS
 from lucia_wsgi.adapters.base import SESSION_COLUMNS
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
 from lucia_wsgi.cookies import read_cookie
@@ -121,6 +122,11 @@ def test_every_row_runs_with_both_headers_against_the_floor_with_that_header(
     for row in rows:
         assert row["key"] == keyed(row_name(row["key"]), row["header"])
         assert row["floor"] == keyed(row_name(row["floor"]), row["header"])
+
+
+def test_every_row_with_a_target_runs(quick_run: tuple[str, dict[str, Any]]) -> None:
+    names = {row_name(row["key"]) for row in quick_run[1]["rows"]}
+    assert set(ROW_LIMITS) - {"asgi.active"} <= names  # the ASGI middleware is not built yet
 
 
 def test_floors_pair_with_their_rows(quick_run: tuple[str, dict[str, Any]]) -> None:
@@ -222,18 +228,22 @@ def test_from_json_needs_plot(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--from-json needs --plot" in proc.stderr
 
 
-def test_instructions_mode_counts_both_rows_with_both_headers_or_says_why_not() -> None:
-    proc = _bench("--instructions", "--quick", timeout=600)
+def test_instructions_mode_counts_every_pair_with_both_headers_or_says_why_not() -> None:
+    proc = _bench("--instructions", "--quick", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     if shutil.which("valgrind") is None:
         assert "skipped: valgrind not found" in proc.stdout
         return
-    lines = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[2:]}
-    floor = [int(n.replace(",", "")) for n in lines["floor"]]
-    lucia = [int(n.replace(",", "")) for n in lines["lucia.active.medium"]]
-    assert len(floor) == len(lucia) == len(HEADERS)
-    assert all(10_000 < f < lu < 10_000_000 for f, lu in zip(floor, lucia, strict=True))
-    assert "lucia / floor" in proc.stdout
+    lines = proc.stdout.splitlines()[2:]
+    assert len(lines) == 3 * len(instructions.PAIRS)
+    for n, (floor_name, lucia_name) in enumerate(instructions.PAIRS):
+        floor_line, lucia_line, ratio_line = (line.split() for line in lines[3 * n:3 * n + 3])
+        assert (floor_line[0], lucia_line[0], ratio_line[:3]) == (floor_name, lucia_name, ["lucia", "/", "floor"])
+        floor = [int(count.replace(",", "")) for count in floor_line[1:]]
+        lucia = [int(count.replace(",", "")) for count in lucia_line[1:]]
+        assert len(floor) == len(lucia) == len(HEADERS)
+        assert all(10_000 < f < lu < 10_000_000 for f, lu in zip(floor, lucia, strict=True))
+        assert ratio_line[3:] == [f"{lu / f:.2f}x" for f, lu in zip(floor, lucia, strict=True)]
 
 
 def test_instructions_mode_without_valgrind_says_skipped(tmp_path: Path) -> None:
@@ -242,24 +252,45 @@ def test_instructions_mode_without_valgrind_says_skipped(tmp_path: Path) -> None
     assert proc.stdout.strip() == "instructions per validated request: skipped: valgrind not found"
 
 
-def test_instruction_counts_are_reproducible() -> None:
+@pytest.mark.parametrize("name", ["lucia.active.medium", "lucia.renewal.rotate"])
+def test_instruction_counts_are_reproducible(name: str) -> None:
     valgrind = require_tool("valgrind", "apt-get install valgrind")
     db = dbs.cached_db(100)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first, second = pool.map(lambda _: instructions._count(valgrind, db, 100, 60, 10, "lucia.active.medium",
-                                                               "crowded"), range(2))
+        first, second = pool.map(lambda _: instructions._count(valgrind, db, 100, 60, 10, name, "crowded"), range(2))
     assert first > 10_000 and abs(first - second) / first < 0.01
 
 
 def test_profile_gives_microseconds_per_step() -> None:
     proc = _bench("--quick", "--profile", "lucia.active.medium/crowded")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    head, columns, *steps = proc.stdout.splitlines()
+    functions, modules, store = (section.splitlines() for section in proc.stdout.split("\n\n"))
+    head, columns, *steps = functions
     assert head.startswith("lucia validate_user, active session") and "[crowded]" in head
     assert "µs/request without the profiler" in head and columns.split()[:2] == ["own", "µs"]
     assert len(steps) == 25 and any("get_session_and_user_by_session_id" in line for line in steps)
     own = [float(line.split()[0]) for line in steps]
     assert own == sorted(own, reverse=True) and own[0] > 0
+    profiled = float(re.search(r"without the profiler, ([0-9.]+) under cProfile", head)[1])  # type: ignore[index]
+    by_module = {line.split()[-1]: float(line.split()[0]) for line in modules[2:]}
+    assert "lucia_wsgi/adapters/sqlite.py" in by_module and "sqlite3.Connection" in by_module
+    assert 0.9 * profiled < sum(by_module.values()) <= profiled + 0.01 * len(by_module)  # a partition of the request
+    assert store[0].startswith("store calls") and store[2].split()[1:] == [
+        "1.0", next(line.split()[-1] for line in steps if "get_session_and_user_by_session_id" in line)]
+
+
+@pytest.mark.parametrize(("key", "store_calls"), [
+    pytest.param("lucia.renewal.rotate/alone", ["renew_session", "get_session_and_user_by_session_id",
+                                               "get_sessions_by_user_id"], id="rotate"),
+    pytest.param("lucia.renewal.extend/alone", ["extend_session", "get_session_and_user_by_session_id",
+                                               "get_sessions_by_user_id"], id="extend"),
+])
+def test_profile_of_a_renewal_row_shows_each_store_call_once_per_request(key: str, store_calls: list[str]) -> None:
+    proc = _bench("--quick", "--profile", key, "--only", "renewal")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    store = proc.stdout.split("\n\n")[2].splitlines()[2:]
+    assert sorted(line.split("(")[-1].rstrip(")") for line in store) == sorted(store_calls)
+    assert all(line.split()[1] == "1.0" for line in store)
 
 
 def test_profile_of_an_unknown_row_lists_the_rows() -> None:
