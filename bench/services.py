@@ -1,9 +1,11 @@
 """PostgreSQL and Redis rows: lucia_wsgi's adapters next to a raw driver lookup floor.
 
 Both stores get ``n`` users/sessions laid out as in :mod:`bench.dbs`
-(PostgreSQL in schema ``lucia_bench`` of ``$LUCIA_BENCH_POSTGRES``, Redis
-under the key prefix ``lucia_bench:`` of ``$LUCIA_BENCH_REDIS``), kept
-between runs and rebuilt when the size differs.
+(PostgreSQL in schema ``lucia_bench_v<layout>`` of ``$LUCIA_BENCH_POSTGRES``,
+Redis under the key prefix ``lucia_bench_v<layout>:`` of
+``$LUCIA_BENCH_REDIS``, ``<layout>`` being :data:`bench.dbs.SCHEMA_VERSION`,
+so checkouts with other layouts never fill each other's), kept between runs
+and made again when the size differs.
 
 * PostgreSQL: ``validate_user()`` (one JOIN through the adapter's pool) vs a
   floor of a ``str.split`` cookie scan + the adapter's JOIN query
@@ -45,8 +47,8 @@ __all__ = ["postgres_cases", "postgres_floor", "postgres_query", "redis_cases", 
 
 POSTGRES_URL = os.environ.get("LUCIA_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LUCIA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-SCHEMA = "lucia_bench"
-PREFIX = "lucia_bench:"
+SCHEMA = f"lucia_bench_v{dbs.SCHEMA_VERSION}"
+PREFIX = f"lucia_bench_v{dbs.SCHEMA_VERSION}:"
 App = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
@@ -65,7 +67,7 @@ def _fill_postgres(psycopg: Any, n: int) -> None:
         marker = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (session,)).fetchone()[0]
         if marker == _marker(n):
             return
-        conn.execute(f"TRUNCATE {session}, {user}")
+        conn.execute(f"TRUNCATE {session}, {user} CASCADE")  # and any table a lucia_wsgi adds that names users
         with conn.cursor().copy(f"COPY {user} (id, provider_id, hashed_password, username) FROM STDIN") as cp:
             for row in dbs.user_rows(n):
                 cp.write_row(row)
