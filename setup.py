@@ -46,9 +46,10 @@ setup(
             "starlette>=0.37",
             "fastapi>=0.110",
             "asgiref>=3.7",
+            "matplotlib>=3.7",
         ],
         "bench": ["Django>=4.2", "Flask>=2.3", "Flask-Login>=0.6", "Beaker>=1.12", "gunicorn>=21",
-                  "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5"],
+                  "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5", "matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["lucia-wsgi = lucia_wsgi.cli:main"]},
     classifiers=[

@@ -3,7 +3,7 @@
 Every request is a plain call ``app(environ, start_response)`` whose iterable
 is consumed and closed, as a WSGI server would. Environ dicts are prepared
 before the clock starts (a fresh dict per request, so nothing an app caches
-in ``environ`` carries over), and each round times one batch of every case,
+in ``environ`` carries over) and dropped once served, and each round times one batch of every case,
 in a rotating order, so drift in the machine hits all of them alike. A case's
 ratio is the median over rounds of (its time / its floor's time that round).
 """
@@ -54,10 +54,12 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
 class Case:
     """One benchmark row: an app, where its requests come from, and its floor.
 
-    ``environs(n)`` returns ``n`` fresh environ dicts (cases that use a request
-    up, like renewal, hand out new ones each time). ``check(status, headers,
-    body)`` returns an error message or ``""``; it runs on one request before
-    timing, so a broken set-up fails loudly instead of timing an error page.
+    ``key`` and ``floor`` name the header too (:func:`bench.headers.keyed`),
+    ``header`` names it alone. ``environs(n)`` returns ``n`` fresh environ
+    dicts (cases that use a request up, like renewal, hand out new ones each
+    time). ``check(status, headers, body)`` returns an error message or
+    ``""``; it runs on one request before timing, so a broken set-up fails
+    loudly instead of timing an error page.
     """
 
     key: str
@@ -66,6 +68,7 @@ class Case:
     environs: Callable[[int], list[Environ]]
     check: Callable[[str, list[tuple[str, str]], bytes], str]
     floor: str = "floor"
+    header: str = ""
     note: str = ""
     max_batch: int = 100_000
     max_warmup: int = 10_000_000
@@ -80,6 +83,7 @@ class Skip:
     reason: str
     kind: str
     floor: str = "floor"
+    header: str = ""
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Result:
     key: str
     label: str
     floor: str
+    header: str = ""
     note: str = ""
     median_us: float | None = None
     ratio: float | None = None
@@ -104,11 +109,18 @@ def call(app: WSGIApp, environ: Environ) -> tuple[str, list[tuple[str, str]], by
 
 
 def run_batch(app: WSGIApp, environs: list[Environ]) -> int:
-    """Nanoseconds to serve every environ in turn."""
+    """Nanoseconds to serve every environ in turn; empties ``environs``.
+
+    Each environ is dropped once served, as a server drops it, so what an app
+    leaves in it (lucia's ``AuthRequest``, say) is freed at once instead of
+    piling up until the batch ends.
+    """
     start_response = _start_response
+    environs.reverse()  # pop() from the end serves them in order
+    pop = environs.pop
     started = time.perf_counter_ns()
-    for environ in environs:
-        iterable = app(environ, start_response)
+    while environs:
+        iterable = app(pop(), start_response)
         try:
             for _ in iterable:
                 pass
@@ -162,10 +174,10 @@ def measure(cases: list[Case], rounds: int, warmup_s: float, batch_s: float,
 def summarize(case: Case | Skip, samples: dict[str, list[float]]) -> Result:
     """Median µs and median per-round ratio to the case's floor (quartiles too)."""
     if isinstance(case, Skip):
-        return Result(case.key, case.label, case.floor, skipped=case.reason, skip_kind=case.kind)
+        return Result(case.key, case.label, case.floor, case.header, skipped=case.reason, skip_kind=case.kind)
     mine, floor = samples[case.key], samples.get(case.floor)
-    result = Result(case.key, case.label, case.floor, note=case.note, median_us=statistics.median(mine),
-                    rounds=len(mine), samples_us=list(mine))
+    result = Result(case.key, case.label, case.floor, case.header, note=case.note,
+                    median_us=statistics.median(mine), rounds=len(mine), samples_us=list(mine))
     if floor is None:
         result.skipped = f"floor {case.floor!r} did not run"
         result.skip_kind = "floor"

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .cases import cookie_header, expect_body, repeat
-from .harness import Case, Skip, base_environ
+from .cases import expect_body, per_header, signed_in, skipped
+from .harness import Case, Skip
 
-__all__ = ["django_case"]
+__all__ = ["django_cases"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -65,16 +65,16 @@ def _configure(workdir: Path) -> None:
     django.setup()
 
 
-def django_case(workdir: Path) -> Case | Skip:
+def django_cases(workdir: Path) -> list[Case] | list[Skip]:
     key = "peer.django"
     try:
         import django
         from django.conf import settings
     except ImportError as error:
-        return Skip(key, "Django DB sessions + auth middleware", f"not installed ({error.name})", "package")
+        return skipped(key, "Django DB sessions + auth middleware", f"not installed ({error.name})", "package")
     label = f"Django {django.get_version()} DB sessions + auth middleware"
     if settings.configured:
-        return Skip(key, label, "Django settings were already configured in this process", "package")
+        return skipped(key, label, "Django settings were already configured in this process", "package")
     _configure(workdir)
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
@@ -90,5 +90,5 @@ def django_case(workdir: Path) -> Case | Skip:
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.save(must_create=True)
     connections.close_all()
-    environ = base_environ(cookie=cookie_header(settings.SESSION_COOKIE_NAME, store.session_key or ""))
-    return Case(key, label, WSGIHandler(), repeat(environ), expect_body(str(user.pk)))
+    cookie = signed_in(settings.SESSION_COOKIE_NAME, store.session_key or "")
+    return per_header(key, label, WSGIHandler(), cookie, expect_body(str(user.pk)))

@@ -18,21 +18,25 @@ from pathlib import Path
 from typing import Any
 
 from .apps import respond
-from .cases import OTHER_COOKIES, cookie_header, expect_body, repeat
+from .cases import expect_body, per_header, signed_in, skipped
 from .harness import Case, Environ, Skip, base_environ, call
 
-__all__ = ["flask_login_case", "beaker_case"]
+__all__ = ["flask_login_cases", "beaker_cases"]
 
 _USER_BY_ID = 'SELECT id, username FROM "user" WHERE id = ?'
 
 
-def flask_login_case(db_path: Path, uid: str) -> Case | Skip:
+def _missing(error: ImportError) -> str:
+    return f"not installed ({error.name}): pip install -e '.[bench]'"
+
+
+def flask_login_cases(db_path: Path, uid: str) -> list[Case] | list[Skip]:
     key, label = "peer.flask_login", "Flask + Flask-Login, user_loader on sqlite3"
     try:
         from flask import Flask
         from flask_login import LoginManager, UserMixin, current_user, login_user
     except ImportError as error:
-        return Skip(key, label, f"not installed ({error.name}): pip install -e '.[bench]'", "package")
+        return skipped(key, label, _missing(error), "package")
 
     class BenchUser(UserMixin):
         def __init__(self, user_id: str, username: str) -> None:
@@ -68,16 +72,15 @@ def flask_login_case(db_path: Path, uid: str) -> Case | Skip:
     cookie = client.get_cookie("session")
     if cookie is None:
         raise RuntimeError("Flask-Login did not set a session cookie")
-    environ = base_environ(cookie=cookie_header("session", cookie.value))
-    return Case(key, label, app.wsgi_app, repeat(environ), expect_body(uid))
+    return per_header(key, label, app.wsgi_app, signed_in("session", cookie.value), expect_body(uid))
 
 
-def beaker_case(workdir: Path, uid: str) -> Case | Skip:
+def beaker_cases(workdir: Path, uid: str) -> list[Case] | list[Skip]:
     key, label = "peer.beaker", "Beaker file sessions (no write per request)"
     try:
         from beaker.middleware import SessionMiddleware
     except ImportError as error:
-        return Skip(key, label, f"not installed ({error.name}): pip install -e '.[bench]'", "package")
+        return skipped(key, label, _missing(error), "package")
 
     def view(environ: Environ, start_response: Any) -> Iterable[bytes]:
         session = environ["beaker.session"]
@@ -96,10 +99,9 @@ def beaker_case(workdir: Path, uid: str) -> Case | Skip:
         "session.save_accessed_time": False,
     }
     app = SessionMiddleware(view, options)
-    _, headers, _ = call(app, base_environ("/login", cookie=OTHER_COOKIES))
+    _, headers, _ = call(app, base_environ("/login"))
     set_cookie = next((v for k, v in headers if k.lower() == "set-cookie"), "")
     name, _, rest = set_cookie.strip().partition("=")
     if name != "beaker.session.id":
         raise RuntimeError(f"Beaker did not set its session cookie: {headers!r}")
-    environ = base_environ(cookie=cookie_header(name, rest.split(";", 1)[0]))
-    return Case(key, label, app, repeat(environ), expect_body(uid))
+    return per_header(key, label, app, signed_in(name, rest.split(";", 1)[0]), expect_body(uid))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .apps import hello_app, make_demo_app, make_floor
+from .apps import hello_app, make_demo_app
+from .floors import make_read_floor
 
 __all__ = ["hello", "floor", "demo"]
 
@@ -19,7 +20,7 @@ def hello() -> Any:
 
 
 def floor() -> Any:
-    return make_floor(os.environ["LUCIA_BENCH_DB"])
+    return make_read_floor(os.environ["LUCIA_BENCH_DB"])
 
 
 def demo() -> Any:
