@@ -217,7 +217,8 @@ _LAZY: dict[str, Callable[[Session], Any]] = {
 
 def is_well_formed_session_id(session_id: object) -> bool:
     """True for 40 characters of ``[a-zA-Z0-9]``: only such ids reach a store."""
-    return isinstance(session_id, str) and _SESSION_ID.match(session_id) is not None
+    return (isinstance(session_id, str) and len(session_id) == SESSION_ID_LENGTH and session_id.isascii()
+            and session_id.isalnum())
 
 
 def storage_digest(session_id: str) -> str:
@@ -298,6 +299,10 @@ def decide_validation(row: SessionRow | None, now: int) -> Validation:
     """Decide what :meth:`Auth.validate_session` does with the row it found."""
     if row is None:
         return Validation.REJECT
+    if row.successor is None and row.predecessor is None:  # most rows: no renewal under way
+        if now <= row.expires:
+            return Validation.USE
+        return Validation.RENEW if now <= row.idle_expires else Validation.DELETE
     state = classify(row.expires, row.idle_expires, now)
     if state == "dead":
         return Validation.DELETE if row.successor is None else Validation.SUPERSEDED
