@@ -80,8 +80,12 @@ class BadRequest(Exception):
     """Form input the demo cannot use: answered with a 400 page."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def escape(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """``value`` as HTML text; a lone surrogate (UTF-8 cannot encode it: the page would fail) is U+FFFD."""
+    return html.escape(_SURROGATE.sub("\ufffd", str(value)), quote=True)
 
 
 def page(title: str, body: str, *, status: int = 200, signed_in: bool = False) -> Response:

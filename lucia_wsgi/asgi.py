@@ -9,7 +9,8 @@ flows run on ``auth.aio`` (store calls never block the event loop; see
 :class:`~lucia_wsgi.AsyncAuth`). The request's facts come from a small WSGI
 environ built once from the scope (header bytes decoded as latin-1, as ASGI
 specifies; repeated ``cookie`` headers joined with ``; ``, others with
-``, ``), so the CSRF check, the cookie parser and the forwarded-header rules
+``, ``; names with ``_`` dropped, as they cannot be told from dashed ones in
+an environ), so the CSRF check, the cookie parser and the forwarded-header rules
 are the pure functions the WSGI shell uses, unchanged.
 
 The middleware only touches ``http.response.start`` (and a WebSocket's
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from .auth import Auth
+from .auth import AsyncAuth, Auth
 from .auth_state import SessionUser
 from .onetime import Throttle
 from .request import ENVIRON_KEY, RequestAuth
@@ -51,7 +52,12 @@ class AsyncAuthRequest(RequestAuth):
         session, user = await scope["lucia.auth"].validate_user()
     """
 
-    __slots__ = ()
+    __slots__ = ("aio",)
+
+    def __init__(self, auth: Auth, environ: MutableMapping[str, Any], aio: AsyncAuth | None = None) -> None:
+        super().__init__(auth, environ)
+        #: Who runs the store calls: ``auth.aio``, or the ``AsyncAuth`` given to the middleware.
+        self.aio = auth.aio if aio is None else aio
 
     async def validate(self) -> Session | None:
         """The request's session, renewed if idle; ``None`` when unauthenticated (see ``AuthRequest``)."""
@@ -61,26 +67,26 @@ class AsyncAuthRequest(RequestAuth):
         """:meth:`validate` and the user, as ``(session, user)``; ``(None, None)`` if unauthenticated."""
         result = self._result
         if result is None:
-            result = await self.auth.aio._run_flow(self._validate_flow())
+            result = await self.aio._run_flow(self._validate_flow())
         return result
 
     async def sign_in(self, user_id: str) -> Session:
         """Create a session for ``user_id`` and queue its cookie (device details if configured)."""
-        session: Session = await self.auth.aio._run_flow(self._sign_in_flow(user_id))
+        session: Session = await self.aio._run_flow(self._sign_in_flow(user_id))
         return session
 
     async def sign_out(self) -> None:
         """End the session the request's cookie holds (its device, and a session set in this
         request) and queue the blank cookie; ``AUTH_INVALID_REQUEST`` for a cross-site request."""
-        await self.auth.aio._run_flow(self._sign_out_flow())
+        await self.aio._run_flow(self._sign_out_flow())
 
     async def throttle_client(self, throttle: Throttle) -> None:
         """Take a token from ``throttle`` for this request's client address (see ``AuthRequest``)."""
-        await self.auth.aio._run_flow(self._throttle_client_flow(throttle))
+        await self.aio._run_flow(self._throttle_client_flow(throttle))
 
     async def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:
         """The answer of the auth route ``route`` (``/user``, ...) for this request, to send yourself."""
-        answer: RouteAnswer = await self.auth.aio._run_flow(self._route_flow(routes, route, method))
+        answer: RouteAnswer = await self.aio._run_flow(self._route_flow(routes, route, method))
         return answer
 
 
@@ -97,8 +103,9 @@ def scope_environ(scope: Scope) -> dict[str, Any]:
     if root and path.startswith(root):
         path = path[len(root):]
     environ: dict[str, Any] = {
-        # A WebSocket handshake is a GET on the wire, but is checked like a POST.
-        "REQUEST_METHOD": _text(scope.get("method") or "GET") if kind != "websocket" else "WEBSOCKET",
+        # A WebSocket handshake is a GET on the wire, but is checked like a POST;
+        # a missing method is no method (not GET): only GET and HEAD are safe.
+        "REQUEST_METHOD": _text(scope.get("method") or "") if kind != "websocket" else "WEBSOCKET",
         "SCRIPT_NAME": root,
         "PATH_INFO": path,
         "QUERY_STRING": _text(scope.get("query_string") or b""),
@@ -115,6 +122,10 @@ def scope_environ(scope: Scope) -> dict[str, Any]:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             continue
         name = _text(pair[0]).lower()
+        if "_" in name:
+            # x_forwarded_host would land on X-Forwarded-Host's key, past a proxy
+            # that sets only the dashed one: dropped, as gunicorn and waitress do.
+            continue
         key = name.upper().replace("-", "_")
         key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
         value = _text(pair[1])
@@ -144,13 +155,18 @@ class LuciaASGIMiddleware:
 
         # in an endpoint:
         session, user = await request.scope["lucia.auth"].validate_user()
+
+    ``auth`` may also be an :class:`~lucia_wsgi.AsyncAuth` of it, to choose the
+    worker threads synchronous stores run in: ``AsyncAuth(auth, max_threads=4)``
+    (``auth.aio``, the default, has ``min(32, CPUs + 4)``).
     """
 
-    def __init__(self, app: ASGIApp, auth: Auth, *, api_prefix: str = "/api/auth") -> None:
+    def __init__(self, app: ASGIApp, auth: Auth | AsyncAuth, *, api_prefix: str = "/api/auth") -> None:
         self.app = app
-        self.auth = auth
+        self.aio = auth if isinstance(auth, AsyncAuth) else auth.aio
+        self.auth = self.aio.auth
         self.api_prefix = check_prefix(api_prefix)
-        self.routes = ApiRoutes(auth, prefix=api_prefix)
+        self.routes = ApiRoutes(self.auth, prefix=api_prefix)
 
     def __repr__(self) -> str:
         return f"<LuciaASGIMiddleware {self.app!r} api_prefix={self.api_prefix!r}>"
@@ -161,11 +177,11 @@ class LuciaASGIMiddleware:
             await self.app(scope, receive, send)
             return
         environ = scope_environ(scope)
-        request = AsyncAuthRequest(self.auth, environ)
+        request = AsyncAuthRequest(self.auth, environ, self.aio)
         scope = {**scope, ENVIRON_KEY: request}
         if kind == "http" and self.routes.owns(environ["PATH_INFO"]):
             flow = self.routes.answer(request, self.routes.route_of(environ["PATH_INFO"]), environ["REQUEST_METHOD"])
-            await _send_answer(await self.auth.aio._run_flow(flow), request, send)
+            await _send_answer(await self.aio._run_flow(flow), request, send)
             return
         await self.app(scope, receive, _with_session_headers(request, send, kind))
 

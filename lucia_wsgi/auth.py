@@ -35,6 +35,10 @@ DEFAULT_ISSUE_LIMIT: Mapping[str, int | timedelta] = {"capacity": 3, "refill_eve
 
 
 def _is_async_store(adapter: object) -> bool:
+    """Whether a store's methods return awaitables: ``async def`` ones, or the store says so
+    (``asyncio_store = True``: the asyncio adapters' methods are shared code returning coroutines)."""
+    if getattr(adapter, "asyncio_store", False) is True:
+        return True
     return inspect.iscoroutinefunction(getattr(adapter, "get_session", None)) or inspect.iscoroutinefunction(
         getattr(adapter, "get_user", None))
 

@@ -6,7 +6,7 @@ import secrets
 from typing import Any, NamedTuple
 
 from .adapters.base import AccountAdapter, JointAdapter, RenewingSessionAdapter, UserRow
-from .config import Config
+from .config import Config, default_transform_user_data
 from .errors import LuciaError
 from .flow import FlowOwner
 from .passwords import generate_random_string
@@ -60,6 +60,7 @@ class AuthState(FlowOwner):
         self._sessions: Any = config.session_adapter
         self._clock = config.clock
         self._hashed_ids = config.hash_session_ids
+        self._default_transform = config.transform_user_data is default_transform_user_data
         joint = self._users is self._sessions and isinstance(self._users, JointAdapter)
         self._joint: Any = self._users if joint else None
         #: Stores with atomic renewal writes; without them renewal is Lucia 0.3's.
@@ -71,6 +72,8 @@ class AuthState(FlowOwner):
         self._throttles: Any = self._accounts if self._accounts is not None else _local_throttles()
 
     def _transform(self, row: UserRow) -> Any:
+        if self._default_transform:  # Lucia's default User is just the id: no copy to filter
+            return {"user_id": row["id"]}
         data = {k: v for k, v in row.items() if k not in ("hashed_password", "provider_id")}
         return self.config.transform_user_data(data)
 

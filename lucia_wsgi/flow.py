@@ -62,6 +62,15 @@ def _perform(effect: tuple[Any, ...]) -> Any:
     return effect[0](*effect[1:])
 
 
+def _outcome(function: Callable[..., R], *args: Any) -> tuple[R | None, BaseException | None]:
+    """``function(*args)``'s result or exception, for the way back from a worker thread
+    (asyncio would hand back a *new* ``TimeoutError``, without its traceback, for one raised there)."""
+    try:
+        return function(*args), None
+    except BaseException as error:
+        return None, error
+
+
 def run(flow: Flow[R]) -> R:
     """Run ``flow`` to its end on this thread, performing each effect as it comes."""
     try:
@@ -92,10 +101,16 @@ class AsyncRunner:
         self._blocking = blocking  # ids of the blocking objects (adapters need not be hashable)
         self._all_blocking = all_blocking
 
+    async def _in_thread(self, loop: asyncio.AbstractEventLoop, function: Callable[..., R], *args: Any) -> R:
+        result, error = await loop.run_in_executor(self.executor, _outcome, function, *args)
+        if error is not None:
+            raise error  # the store's own exception, as the synchronous runner raises it
+        return result  # type: ignore[return-value]
+
     async def __call__(self, flow: Flow[R]) -> R:
         loop = asyncio.get_running_loop()
         if self._all_blocking:
-            return await loop.run_in_executor(self.executor, run, flow)
+            return await self._in_thread(loop, run, flow)
         try:
             effect = next(flow)
             while True:
@@ -111,7 +126,7 @@ class AsyncRunner:
     async def _perform(self, loop: asyncio.AbstractEventLoop, effect: tuple[Any, ...]) -> Any:
         function = effect[0]
         if type(function) is Offload or id(getattr(function, "__self__", None)) in self._blocking:
-            return await loop.run_in_executor(self.executor, _perform, effect)
+            return await self._in_thread(loop, _perform, effect)
         result = function(*effect[1:])
         if inspect.isawaitable(result):
             return await result

@@ -64,11 +64,10 @@ class RequestAuth:
         if self._result is not None:
             return self._result
         self._read = True
-        result = yield from (self._validate_cookie() if self._explicit is None else self._explicit_user())
-        self._result = result
-        return result
-
-    def _validate_cookie(self) -> Flow[SessionUser]:
+        if self._explicit is not None:
+            self._result = yield from self._explicit_user()
+            return self._result
+        self._result = ANONYMOUS
         try:
             session_id = self.auth.validate_request_headers(self.environ)
         except LuciaError:
@@ -77,16 +76,16 @@ class RequestAuth:
             return ANONYMOUS
         if not session_id:
             return ANONYMOUS
+        self._result = None  # a store failure below must not leave an answer behind
         # Once headers are sent no cookie can follow: read without renewing,
         # or the browser would never hear of its new session.
         outcome = yield from self.auth._validate(session_id, with_user=True, renew=not self.headers_sent)
-        if outcome.cookie is CookieAction.CLEAR:
-            self._queue(None)
-        elif outcome.cookie is CookieAction.SET:
-            self._queue(outcome.session)
-        if outcome.session is None:
-            return ANONYMOUS
-        return SessionUser(outcome.session, self.auth._transform(outcome.user))  # type: ignore[arg-type]
+        if outcome.cookie is not CookieAction.KEEP:
+            self._queue(outcome.session if outcome.cookie is CookieAction.SET else None)
+        session, user = outcome.session, outcome.user
+        result = ANONYMOUS if session is None or user is None else SessionUser(session, self.auth._transform(user))
+        self._result = result
+        return result
 
     def _explicit_user(self) -> Flow[SessionUser]:
         assert self._explicit is not None

@@ -155,8 +155,9 @@ class Session:
                  is_fresh: bool = False) -> Session:
         """The session for a stored row (``session_id`` overrides a stored digest)."""
         session = object.__new__(cls)
-        session.__dict__.update(session_id=row.id if session_id is None else session_id, user_id=row.user_id,
-                                state=state, is_fresh=is_fresh, _row=row)
+        object.__setattr__(session, "__dict__", {
+            "session_id": row.id if session_id is None else session_id, "user_id": row.user_id,
+            "state": state, "is_fresh": is_fresh, "_row": row})
         return session
 
     if not TYPE_CHECKING:  # keeps mypy strict about every other attribute

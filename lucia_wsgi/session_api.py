@@ -88,15 +88,24 @@ class SessionFlows(AuthState):
     def _read(self, session_id: str, with_user: bool = False) -> Flow[tuple[SessionRow | None, UserRow | None]]:
         """The row for ``session_id`` (and its user where one query gives both)."""
         storage_id = self._storage_id(session_id)
-        found = yield from self._read_stored(storage_id, with_user)
+        if with_user and self._joint is not None:
+            joint = yield self._joint.get_session_and_user_by_session_id, storage_id
+            found = (None, None) if joint is None else joint
+        else:
+            found = (yield self._sessions.get_session, storage_id), None
         if found[0] is None and storage_id != session_id:
-            # Stored before hash_session_ids was switched on: move it to its digest.
-            found = yield from self._read_stored(session_id, with_user)
-            if found[0] is not None and self._renewing is not None:
-                moved = yield self._renewing.rekey_session, session_id, storage_id
-                if moved:
-                    return found[0]._replace(id=storage_id), found[1]
-                found = yield from self._read_stored(storage_id, with_user)  # moved by someone else
+            found = yield from self._read_plain(session_id, storage_id, with_user)
+        return found
+
+    def _read_plain(self, session_id: str, storage_id: str,
+                    with_user: bool) -> Flow[tuple[SessionRow | None, UserRow | None]]:
+        """A session stored before ``hash_session_ids`` was switched on: move it to its digest."""
+        found = yield from self._read_stored(session_id, with_user)
+        if found[0] is not None and self._renewing is not None:
+            moved = yield self._renewing.rekey_session, session_id, storage_id
+            if moved:
+                return found[0]._replace(id=storage_id), found[1]
+            found = yield from self._read_stored(storage_id, with_user)  # moved by someone else
         return found
 
     def _end_of(self, row: SessionRow | None, now: int) -> Flow[Validated | None]:
@@ -124,7 +133,15 @@ class SessionFlows(AuthState):
         if not is_well_formed_session_id(session_id):
             return _INVALID
         now = self._clock()
-        row, user = yield from self._read(session_id, with_user)
+        if with_user and self._joint is not None and not self._hashed_ids:
+            found = yield self._joint.get_session_and_user_by_session_id, session_id
+            row, user = (None, None) if found is None else found
+        else:
+            row, user = yield from self._read(session_id, with_user)
+        if (row is not None and not force and (user is not None or not with_user)
+                and decide_validation(row, now) is Validation.USE):
+            # The common case: an active session, answered as it is.
+            return Validated(Session.from_row(row, "active", session_id=session_id), user, CookieAction.KEEP)
         first = row
         outcome: Validated | None = None
         for _ in range(_MAX_ATTEMPTS):

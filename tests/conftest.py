@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 from hypothesis import HealthCheck, settings
+from shells import SHELLS, AsgiShell, Shell, WsgiShell
 
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("slow", max_examples=10_000, deadline=None,
@@ -45,3 +47,14 @@ def require_tool(name: str, install: str) -> str:
     if path is None:
         service_unavailable(f"{name} is not on PATH ({install})")
     return path
+
+
+@pytest.fixture(scope="session", params=SHELLS)
+def shell(request: pytest.FixtureRequest) -> Iterator[Shell]:
+    """Each middleware in turn: a test taking ``shell`` checks its rule on WSGI and on ASGI (see shells.py)."""
+    if request.param == "wsgi":
+        yield WsgiShell()
+        return
+    asgi = AsgiShell()
+    yield asgi
+    asgi.close()

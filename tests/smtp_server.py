@@ -5,14 +5,13 @@ its port and ``Mailbox`` (a subclass may refuse things); ``options`` go to
 aiosmtpd (``tls_context``, ``require_starttls``, ``authenticator``,
 ``ssl_context`` for implicit TLS...). ``certificate(directory)``
 makes a self-signed certificate (for ``localhost`` and ``127.0.0.1`` by default)
-with the ``openssl`` command (skipped, or failed under LUCIA_REQUIRE_SERVICES=1, when
-it is missing).
+with the ``openssl`` command (``conftest.require_tool``: skipped, or failed under
+LUCIA_REQUIRE_SERVICES=1, when it is missing).
 """
 
 from __future__ import annotations
 
 import email
-import shutil
 import socket
 import ssl
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from conftest import service_unavailable
+from conftest import require_tool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,9 +94,7 @@ class Certificate:
 
 def certificate(directory: Path, host: str = "localhost") -> Certificate:
     """A self-signed certificate for ``host`` (and 127.0.0.1 when it is localhost), made by openssl."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        service_unavailable("the openssl command is missing: the TLS mail tests make their certificate with it")
+    openssl = require_tool("openssl", "apt-get install openssl; the TLS mail tests make their certificate with it")
     made = Certificate(directory / "cert.pem", directory / "key.pem")
     names = f"DNS:{host},IP:127.0.0.1" if host == "localhost" else f"DNS:{host}"
     subprocess.run(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,37 +108,6 @@ def test_server_mode_serves_every_app_under_gunicorn(tmp_path: Path) -> None:
         assert server["errors"] == "" and server["requests_per_s"] > 0
         assert f"{server['ratio']:.2f}x hello" in stdout
     assert data["server"][0]["ratio"] == 1.0
-
-
-def _path_without(tool: str, tmp: Path) -> str:
-    """``PATH`` with ``tool`` hidden: directories holding it are replaced by one of symlinks to the rest."""
-    shadow = tmp / "bin"
-    shadow.mkdir()
-    kept = []
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if not directory or not (Path(directory) / tool).exists():
-            kept.append(directory)
-            continue
-        for entry in Path(directory).iterdir():
-            if entry.name != tool and not (shadow / entry.name).exists():
-                (shadow / entry.name).symlink_to(entry)
-    return os.pathsep.join([str(shadow), *kept])
-
-
-@pytest.mark.parametrize(("required", "outcome"), [
-    pytest.param("", "1 skipped", id="skips-locally"),
-    pytest.param("1", "1 failed", id="fails-under-LUCIA_REQUIRE_SERVICES"),
-])
-def test_a_missing_system_tool_skips_with_the_reason_or_fails_when_services_are_required(
-        tmp_path: Path, required: str, outcome: str) -> None:
-    env = {**os.environ, "PATH": _path_without("wrk", tmp_path), "LUCIA_REQUIRE_SERVICES": required}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
-         "tests/test_bench.py::test_server_mode_serves_every_app_under_gunicorn"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert outcome in proc.stdout, proc.stdout[-3000:]
-    assert "wrk is not on PATH (apt-get install wrk)" in proc.stdout, proc.stdout[-3000:]
 
 
 # The pieces, in-process.

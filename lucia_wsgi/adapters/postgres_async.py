@@ -50,6 +50,10 @@ class AsyncPostgresAdapter(PostgresStore):
     :meth:`aclose` (or use ``async with``) when done.
     """
 
+    #: Its methods return coroutines without being ``async def`` (they are the shared
+    #: statement code), so ``Auth`` is told to await them rather than run them in threads.
+    asyncio_store = True
+
     def __init__(
         self, conninfo: str | None = None, *, pool: AsyncConnectionPool | None = None, schema: str | None = None,
         min_size: int = 1, max_size: int = 10, timeout: float = 30.0, prepare: bool = True,

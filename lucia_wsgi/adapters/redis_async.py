@@ -37,6 +37,10 @@ class AsyncRedisSessionAdapter(RedisStore):
     :param options: passed on to :func:`redis.asyncio.from_url` with ``url``.
     """
 
+    #: Its methods return coroutines without being ``async def`` (they are the shared
+    #: statement code), so ``Auth`` is told to await them rather than run them in threads.
+    asyncio_store = True
+
     def __init__(self, url: str | None = None, *, client: aioredis.Redis | None = None, prefix: str = "lucia:",
                  **options: Any) -> None:
         if (url is None) == (client is None):

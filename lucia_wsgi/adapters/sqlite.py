@@ -65,8 +65,12 @@ class _SessionSQL:
         self.present = tuple(name for name in SESSION_COLUMNS if name in columns)
         self.links = {"successor", "predecessor"} <= columns
         self.last_seen = "last_seen" in columns
-        self.select = ", ".join(name if name in columns else "NULL" for name in SESSION_COLUMNS)
-        self.joint_select = ", ".join(f"s.{name}" if name in columns else "NULL" for name in SESSION_COLUMNS)
+        select = ", ".join(name if name in columns else "NULL" for name in SESSION_COLUMNS)
+        joint = ", ".join(f"s.{name}" if name in columns else "NULL" for name in SESSION_COLUMNS)
+        self.get = f'SELECT {select} FROM "session" WHERE id = ?'
+        self.of_user = f'SELECT {select} FROM "session" WHERE user_id = ?'
+        self.joint = (f'SELECT {joint}, u.* FROM "session" AS s JOIN "user" AS u ON u.id = s.user_id '
+                      "WHERE s.id = ?")
         self.insert = (f'INSERT INTO "session" ({", ".join(self.present)}) '
                        f'VALUES ({", ".join("?" for _ in self.present)})')
         self.indexes = tuple(SESSION_COLUMNS.index(name) for name in self.present)
@@ -173,6 +177,7 @@ class SQLiteAdapter:
         self._local = threading.local()
         self._columns: frozenset[str] | None = None
         self._session_sql: _SessionSQL | None = None
+        self._joint_names: dict[int, tuple[str, ...]] = {}
         if self._memory:
             try:
                 keeper = self._connect()
@@ -190,7 +195,6 @@ class SQLiteAdapter:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False, cached_statements=64, uri=self._uri)
-        conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -243,11 +247,11 @@ class SQLiteAdapter:
         with self._transaction() as conn:
             for statement in statements:
                 conn.execute(statement)
-            existing = {row["name"] for row in conn.execute('PRAGMA table_info("user")')}
+            existing = {row[1] for row in conn.execute('PRAGMA table_info("user")')}
             for name, kind in attributes.items():
                 if name not in existing:
                     conn.execute(f'ALTER TABLE "user" ADD COLUMN {_ident(name)} {check_column_type(kind)}')
-            existing = {row["name"] for row in conn.execute('PRAGMA table_info("session")')}
+            existing = {row[1] for row in conn.execute('PRAGMA table_info("session")')}
             for name, kind in _EXTRA_SESSION_TYPES.items():
                 if name not in existing:  # nullable: a Lucia app's INSERTs and reads are unaffected
                     conn.execute(f'ALTER TABLE "session" ADD COLUMN {name} {kind}')
@@ -256,6 +260,7 @@ class SQLiteAdapter:
                 conn.execute(statement)
         self._columns = None
         self._session_sql = None
+        self._joint_names = {}
 
     def has_tables(self) -> bool:
         """Whether the ``user`` and ``session`` tables exist (``create_tables`` ran)."""
@@ -268,14 +273,14 @@ class SQLiteAdapter:
         """The session statements for this table's columns (read from the database once)."""
         if self._session_sql is None:
             rows = self.connection.execute('PRAGMA table_info("session")').fetchall()
-            self._session_sql = _SessionSQL(frozenset(row["name"] for row in rows))
+            self._session_sql = _SessionSQL(frozenset(row[1] for row in rows))
         return self._session_sql
 
     def user_columns(self) -> frozenset[str]:
         """The ``user`` table's columns, read from the database once."""
         if self._columns is None:
             rows = self.connection.execute('PRAGMA table_info("user")').fetchall()
-            self._columns = frozenset(row["name"] for row in rows)
+            self._columns = frozenset(row[1] for row in rows)
         return self._columns
 
     def _check(self, values: Mapping[str, Any]) -> None:
@@ -286,12 +291,10 @@ class SQLiteAdapter:
     # users
 
     def get_user(self, user_id: str) -> UserRow | None:
-        row = self.connection.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)).fetchone()
-        return None if row is None else dict(row)
+        return _user(self.connection.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)))
 
     def get_user_by_provider_id(self, provider_id: str) -> UserRow | None:
-        row = self.connection.execute('SELECT * FROM "user" WHERE provider_id = ?', (provider_id,)).fetchone()
-        return None if row is None else dict(row)
+        return _user(self.connection.execute('SELECT * FROM "user" WHERE provider_id = ?', (provider_id,)))
 
     def set_user(self, user_id: str | None, values: Mapping[str, Any]) -> UserRow:
         self._check(values)
@@ -301,10 +304,11 @@ class SQLiteAdapter:
         try:
             with self._transaction() as conn:
                 conn.execute(f'INSERT INTO "user" ({names}) VALUES ({marks})', tuple(row.values()))
-                stored = conn.execute('SELECT * FROM "user" WHERE id = ?', (row["id"],)).fetchone()
+                stored = _user(conn.execute('SELECT * FROM "user" WHERE id = ?', (row["id"],)))
         except sqlite3.IntegrityError as error:
             raise _user_error(error) from None
-        return dict(stored)
+        assert stored is not None
+        return stored
 
     def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow:
         self._check(values)
@@ -313,12 +317,12 @@ class SQLiteAdapter:
                 if values:
                     assignments = ", ".join(f"{_ident(name)} = ?" for name in values)
                     conn.execute(f'UPDATE "user" SET {assignments} WHERE id = ?', (*values.values(), user_id))
-                stored = conn.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)).fetchone()
+                stored = _user(conn.execute('SELECT * FROM "user" WHERE id = ?', (user_id,)))
                 if stored is None:
                     raise LuciaError("AUTH_INVALID_USER_ID")
         except sqlite3.IntegrityError as error:
             raise _user_error(error) from None
-        return dict(stored)
+        return stored
 
     def delete_user(self, user_id: str) -> None:
         with self._transaction() as conn:
@@ -328,24 +332,23 @@ class SQLiteAdapter:
     # sessions
 
     def get_session(self, session_id: str) -> SessionRow | None:
-        row = self.connection.execute(f'SELECT {self._sql.select} FROM "session" WHERE id = ?',
-                                      (session_id,)).fetchone()
+        row = self.connection.execute(self._sql.get, (session_id,)).fetchone()
         return None if row is None else SessionRow(*row)
 
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
-        sql = self._sql
-        cursor = self.connection.execute(
-            f'SELECT {sql.joint_select}, u.* FROM "session" AS s JOIN "user" AS u ON u.id = s.user_id WHERE s.id = ?',
-            (session_id,))
+        # The hot path of every signed-in request: one query, the user's column
+        # names read once per width of the row (a column added changes it).
+        cursor = self.connection.execute((self._session_sql or self._sql).joint, (session_id,))
         row = cursor.fetchone()
         if row is None:
             return None
-        names = [column[0] for column in cursor.description[_WIDTH:]]
-        return SessionRow(*row[:_WIDTH]), dict(zip(names, tuple(row)[_WIDTH:], strict=True))
+        names = self._joint_names.get(len(row))
+        if names is None:
+            names = self._joint_names[len(row)] = tuple(column[0] for column in cursor.description[_WIDTH:])
+        return SessionRow._make(row[:_WIDTH]), dict(zip(names, row[_WIDTH:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
-        rows = self.connection.execute(f'SELECT {self._sql.select} FROM "session" WHERE user_id = ?',
-                                       (user_id,)).fetchall()
+        rows = self.connection.execute(self._sql.of_user, (user_id,)).fetchall()
         return [SessionRow(*row) for row in rows]
 
     def set_session(self, row: SessionRow) -> None:
@@ -509,6 +512,12 @@ class SQLiteAdapter:
 
 
 _WIDTH = len(SESSION_COLUMNS)
+
+
+def _user(cursor: sqlite3.Cursor) -> UserRow | None:
+    """The one row of a ``SELECT * FROM "user"`` as a dict, or None."""
+    row = cursor.fetchone()
+    return None if row is None else dict(zip((column[0] for column in cursor.description), row, strict=True))
 _CUT = 'UPDATE "session" SET expires = min(expires, ?), idle_expires = min(idle_expires, ?) WHERE id = ?'
 
 

@@ -267,14 +267,6 @@ def test_memory_database_works_in_one_thread() -> None:
         adapter.close()
 
 
-def _in_thread(work: Callable[[], Any]) -> Any:
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(work()))
-    thread.start()
-    thread.join(timeout=60)
-    return result[0] if result else None
-
-
 def test_a_memory_database_is_one_database_for_every_thread() -> None:
     adapter = SQLiteAdapter(":memory:")
     adapter.create_tables()

@@ -2,9 +2,9 @@
 
 Starts ``demo_app.py`` on a free port with a fresh database, then walks the
 whole flow a user would, and the Devices section with two browser contexts
-signed in as one user. Never downloads a browser: without
-``/usr/bin/chromium`` or the ``playwright`` package the test is skipped, or
-fails under ``LUCIA_REQUIRE_SERVICES=1`` (CI).
+signed in as one user. Never downloads a browser: without ``chromium`` on
+``PATH`` (``conftest.require_tool``) or the ``playwright`` package the test is
+skipped, or fails under ``LUCIA_REQUIRE_SERVICES=1`` (CI).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import service_unavailable
+from conftest import require_tool, service_unavailable
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -65,14 +64,13 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        service_unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    chromium = require_tool("chromium", "apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         service_unavailable("the playwright package is not installed (pip install -e '.[test]')")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 

@@ -39,15 +39,11 @@ def flask_app(auth: Any) -> Iterator[Any]:
 
 
 def django_app(auth: Any) -> Iterator[Any]:
-    import django
     import django_recipe
-    from django.conf import settings
     from django.test.utils import override_settings
+    from django_setup import configure_django
 
-    if not settings.configured:
-        settings.configure(DEBUG=False, SECRET_KEY="recipe-test-only-" + "k" * 40, USE_TZ=True,
-                           INSTALLED_APPS=[], DATABASES={})
-        django.setup()
+    configure_django()
     with override_settings(ROOT_URLCONF=django_recipe.__name__, ALLOWED_HOSTS=["localhost"],
                            MIDDLEWARE=["lucia_wsgi.django.LuciaMiddleware"],
                            LUCIA_AUTH=f"{django_recipe.__name__}.auth"):

@@ -8,15 +8,17 @@ end of the run, so the CI log states how much was proven.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from services import redis_prefix
 
 import lucia_wsgi.auth
 import lucia_wsgi.auth_state
 from lucia_wsgi import Auth, lucia
-from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.adapters import MemoryAdapter, RedisSessionAdapter
 
 from .support import FAST_HASH, TALLY, TALLY_LABELS, Clock, Tally, postgres_store, sqlite_store
 from .world import SessionIds
@@ -38,18 +40,41 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """An empty store of each kind, with a ``username`` attribute column (PostgreSQL in its own schema)."""
-    if request.param == "memory":
+@contextmanager
+def open_store(kind: str, tmp_path: Path) -> Iterator[Any]:
+    """What ``lucia(adapter=...)`` takes for a store ``kind``, with a ``username`` attribute column:
+    ``memory``, ``sqlite``, ``postgres`` (a schema of its own), or ``postgres+redis``
+    (PostgreSQL users, Redis sessions under a key prefix of their own)."""
+    if kind == "memory":
         yield MemoryAdapter()
-        return
-    if request.param == "sqlite":
+    elif kind == "sqlite":
         with sqlite_store(tmp_path / "lucia.db") as adapter:
             yield adapter
-        return
-    with postgres_store(max_size=4) as pg:
-        yield pg
+    elif kind == "postgres":
+        with postgres_store(max_size=4) as pg:
+            yield pg
+    else:
+        with postgres_store(max_size=4) as pg, redis_prefix() as (url, prefix):
+            sessions = RedisSessionAdapter(url, prefix=prefix)
+            try:
+                yield {"user": pg, "session": sessions}
+            finally:
+                sessions.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty store of each kind holding users and sessions, with a ``username`` attribute column."""
+    with open_store(request.param, tmp_path) as adapter:
+        yield adapter
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres+redis"])
+def every_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """``store``, and PostgreSQL users with Redis sessions (whose keys expire by the wall clock:
+    give such an ``Auth`` the real clock)."""
+    with open_store(request.param, tmp_path) as adapter:
+        yield adapter
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 from services import postgres_schema
+from shells import Inner, Reply
 from webob import Request, Response
 
 from lucia_wsgi import LuciaError, LuciaMiddleware
@@ -163,6 +164,15 @@ def snapshot(adapter: Any) -> Snapshot:
     return tuple(sorted(users)), tuple(sorted(sessions))
 
 
+def comparable(rows: Any) -> Any:
+    """A snapshot with sealed successor links masked (each is sealed with a random nonce)."""
+    if isinstance(rows, str):
+        return "s1.<sealed>" if rows.startswith("s1.") else rows
+    if isinstance(rows, tuple):
+        return tuple(comparable(item) for item in rows)
+    return rows
+
+
 def tiny_app(auth: Any) -> LuciaMiddleware:
     """A small application on the middleware: ``/`` says who is signed in, ``POST /login`` signs in."""
 
@@ -188,6 +198,23 @@ def tiny_app(auth: Any) -> LuciaMiddleware:
         return response(environ, start_response)  # type: ignore[no-any-return]
 
     return LuciaMiddleware(app, auth)
+
+
+async def tiny_page(r: Inner) -> Reply:
+    """``tiny_app``'s page for either shell (see shells.py): ``/`` says who is signed in, ``POST /login`` signs in."""
+    if r.path == "/login" and r.method == "POST":
+        form = r.form()
+        try:
+            user = await r.call("authenticate_user", "username", form.get("username", ""), form.get("password", ""))
+        except LuciaError:
+            return Reply(400, [("Content-Type", "text/plain")], b"invalid username or password")
+        r.set_session(await r.call("create_session", user["user_id"]))
+        return Reply(200, [("Content-Type", "text/plain")], b"signed in")
+    if r.path == "/":
+        _session, user = await r.validate_user()
+        return Reply(200, [("Content-Type", "text/plain")],
+                     b"anonymous" if user is None else f"user:{user['user_id']}".encode())
+    return Reply(404, [("Content-Type", "text/plain")], b"not here")
 
 
 def set_cookies(response: Any) -> list[str]:

@@ -1,7 +1,10 @@
 """Cross-site requests against ``Auth.validate_request_headers``: only the own origin may use the cookie.
 
 Each row is a request a hostile page, proxy or client could produce; the
-expected answer is whether the session cookie may be used for it.
+expected answer is whether the session cookie may be used for it. Every
+table is checked twice: on the pure check with the row's WSGI environ, and
+as a request on the wire through both middlewares (``shell``), where the
+answer is who the page says is signed in.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from shells import Inner, Reply, Req, Shell
 
 from lucia_wsgi import Auth, LuciaError
 from lucia_wsgi.adapters import MemoryAdapter
+from lucia_wsgi.session import SessionRow
 
-from .support import Tally
+from .support import T0, Tally
 
 SESSION = "PNvxH7fds2KeEgrnnX8zrtAU3vrI893uW4JipQlW"
 HOST = "example.com"
@@ -33,6 +38,15 @@ def environ(method: str, origin: str | None, **extra: str) -> dict[str, Any]:
         env["HTTP_ORIGIN"] = origin
     env.update(extra)
     return env
+
+
+def request(method: str, origin: str | None, **extra: str) -> Req:
+    """The request on the wire whose WSGI environ is ``environ(method, origin, **extra)``."""
+    env = environ(method, origin, **extra)
+    headers = [(key[5:].replace("_", "-").lower(), value) for key, value in env.items()
+               if key.startswith("HTTP_") and key != "HTTP_HOST"]
+    return Req(method, "/", headers, host=env["HTTP_HOST"], scheme=env["wsgi.url_scheme"],
+               server=(env["SERVER_NAME"], int(env["SERVER_PORT"])))
 
 
 ALLOW, DENY = True, False
@@ -113,6 +127,29 @@ def allowed(auth: Auth, env: dict[str, Any]) -> bool:
     return True
 
 
+async def who(r: Inner) -> Reply:
+    """Says who is signed in, in a header (HEAD answers have no body)."""
+    user = (await r.validate_user()).user
+    return Reply(204, [("Signed-In", "" if user is None else user["user_id"])])
+
+
+def signed_in(shell: Shell, auth: Auth, req: Req) -> bool:
+    """Whether the page behind the middleware sees alice for ``req`` (sent with alice's cookie)."""
+    auth.config.user_adapter.set_user("alice", {"provider_id": "username:alice"})
+    auth.config.session_adapter.set_session(SessionRow(SESSION, "alice", T0 + 60_000, T0 + 120_000))
+    answer = shell.serve(who, auth).send(req)
+    assert answer.status == 204 and answer.set_cookies == []
+    assert answer.get("Signed-In") in ("alice", "")
+    return answer.get("Signed-In") == "alice"
+
+
+@pytest.mark.parametrize(("method", "origin", "extra", "expected"), DEFAULT_POLICY)
+def test_default_policy_through_the_middleware(shell: Shell, auth: Auth, method: str, origin: str | None,
+                                               extra: dict[str, str], expected: bool, tally: Tally) -> None:
+    tally.add("attacks")
+    assert signed_in(shell, auth, request(method, origin, **extra)) is expected
+
+
 @pytest.mark.parametrize(("method", "origin", "extra", "expected"), DEFAULT_POLICY)
 def test_default_policy(auth: Auth, method: str, origin: str | None, extra: dict[str, str], expected: bool,
                         tally: Tally) -> None:
@@ -150,6 +187,14 @@ def test_trust_proxy_opt_in(make_auth: Callable[..., Auth], origin: str, extra: 
     assert allowed(auth, environ("POST", origin, **extra)) is expected
 
 
+@pytest.mark.parametrize(("origin", "extra", "expected"), PROXY_POLICY)
+def test_trust_proxy_opt_in_through_the_middleware(shell: Shell, make_auth: Callable[..., Auth], origin: str,
+                                                   extra: dict[str, str], expected: bool, tally: Tally) -> None:
+    tally.add("attacks")
+    auth = make_auth(MemoryAdapter(), trust_proxy=True)
+    assert signed_in(shell, auth, request("POST", origin, **extra)) is expected
+
+
 TRUSTED = ["https://app.example.com", "http://localhost:3000"]
 TRUSTED_POLICY = [
     pytest.param("https://app.example.com", ALLOW, id="front-end-origin"),
@@ -171,6 +216,14 @@ def test_trusted_origins(make_auth: Callable[..., Auth], origin: str, expected: 
     assert allowed(auth, environ("POST", origin)) is expected
 
 
+@pytest.mark.parametrize(("origin", "expected"), TRUSTED_POLICY)
+def test_trusted_origins_through_the_middleware(shell: Shell, make_auth: Callable[..., Auth], origin: str,
+                                                expected: bool, tally: Tally) -> None:
+    tally.add("attacks")
+    auth = make_auth(MemoryAdapter(), trusted_origins=TRUSTED)
+    assert signed_in(shell, auth, request("POST", origin)) is expected
+
+
 PROD_POLICY = [
     pytest.param("https://example.com", {}, ALLOW, id="tls-terminated-before-app"),
     pytest.param("http://example.com", {}, DENY, id="http-origin-in-prod"),
@@ -186,10 +239,25 @@ def test_prod_origin_is_https(make_auth: Callable[..., Auth], origin: str, extra
     assert allowed(auth, environ("POST", origin, **extra)) is expected
 
 
+@pytest.mark.parametrize(("origin", "extra", "expected"), PROD_POLICY)
+def test_prod_origin_is_https_through_the_middleware(shell: Shell, make_auth: Callable[..., Auth], origin: str,
+                                                     extra: dict[str, str], expected: bool, tally: Tally) -> None:
+    tally.add("attacks")
+    auth = make_auth(MemoryAdapter(), env="PROD")
+    assert signed_in(shell, auth, request("POST", origin, **extra)) is expected
+
+
 @pytest.mark.parametrize("origin", [pytest.param("http://evil.com", id="foreign"), pytest.param(None, id="none")])
 def test_csrf_protection_off_is_an_explicit_choice(make_auth: Callable[..., Auth], origin: str | None) -> None:
     auth = make_auth(MemoryAdapter(), csrf_protection=False)
     assert allowed(auth, environ("POST", origin))
+
+
+@pytest.mark.parametrize("origin", [pytest.param("http://evil.com", id="foreign"), pytest.param(None, id="none")])
+def test_csrf_protection_off_through_the_middleware(shell: Shell, make_auth: Callable[..., Auth],
+                                                    origin: str | None) -> None:
+    auth = make_auth(MemoryAdapter(), csrf_protection=False)
+    assert signed_in(shell, auth, request("POST", origin))
 
 
 @pytest.mark.parametrize("bad", [

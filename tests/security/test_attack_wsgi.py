@@ -1,41 +1,40 @@
-"""Attacks through ``LuciaMiddleware`` and the demo, with WebTest: bad cookies, cross-site requests, fixation.
+"""Attacks through both middlewares (``shell``, see shells.py) and the demo: bad cookies, cross-site requests, fixation.
 
 Every answer is checked for what matters to the victim: who the request is
 authenticated as, whether the store changed, and which cookies were set.
+The demo is a WSGI application; its attacks run on WSGI only.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import webtest
-from webob import Request
+from shells import Answer, Client, Shell
 
+import demo_app
 from demo_app import LOGIN_FAILED, make_app
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import FaultyAdapter
 
-from .support import FAST_HASH, T0, Clock, Tally, set_cookies, snapshot, tiny_app
+from .support import FAST_HASH, T0, Clock, Tally, set_cookies, snapshot, tiny_page
 from .test_attack_cookies import HEADERS, HUGE, OTHER, VALID
 
 WHO = {VALID: "user:alice", OTHER: "user:mallory"}
 BLANK = "auth_session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
 
 
-def wire(header: str) -> str:
-    """A header as a WSGI server hands it over: its UTF-8 bytes read as latin-1."""
-    return header.encode("utf-8", "surrogatepass").decode("latin-1")
-
-
 @pytest.fixture
-def world() -> tuple[Any, Auth, FaultyAdapter]:
+def world(shell: Shell) -> tuple[Client, Auth, FaultyAdapter]:
     memory = MemoryAdapter()
     counting = FaultyAdapter(memory)
     auth = lucia(adapter=counting, env="DEV", hash=FAST_HASH, clock=Clock(T0))
@@ -43,42 +42,40 @@ def world() -> tuple[Any, Auth, FaultyAdapter]:
     memory.set_user("mallory", {"provider_id": "username:mallory", "hashed_password": FAST_HASH[0]("mallory-pw")})
     memory.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
     memory.set_session(SessionRow(OTHER, "mallory", T0 + 60_000, T0 + 120_000))
-    return tiny_app(auth), auth, counting
+    return shell.serve(tiny_page, auth), auth, counting
 
 
-def send(app: Any, method: str, path: str, **headers: str) -> Any:
-    request = Request.blank(path, method=method)
-    for name, value in headers.items():
-        request.environ["HTTP_" + name.upper()] = value
-    return request.get_response(app)
+def send(client: Client, method: str, path: str, body: bytes = b"", **headers: str) -> Answer:
+    """``headers`` by their WSGI-ish names: ``x_forwarded_host="..."`` is ``X-Forwarded-Host``."""
+    return client.request(method, path, {name.replace("_", "-"): value for name, value in headers.items()}, body)
 
 
 @pytest.mark.parametrize(("header", "expected"), HEADERS)
-def test_hostile_cookie_through_the_middleware(world: tuple[Any, Auth, FaultyAdapter], header: str, expected: str,
+def test_hostile_cookie_through_the_middleware(world: tuple[Client, Auth, FaultyAdapter], header: str, expected: str,
                                                tally: Tally) -> None:
     tally.add("attacks")
     app, _, counting = world
     counting.reset()
-    response = send(app, "GET", "/", cookie=wire(header))
-    assert response.status_int == 200
+    response = send(app, "GET", "/", cookie=header)  # sent as its UTF-8 bytes, as a browser would
+    assert response.status == 200
     assert response.text == WHO.get(expected, "anonymous")
     if expected in WHO or expected == "":
-        assert set_cookies(response) == []
+        assert response.set_cookies == []
     else:
-        assert set_cookies(response) == [BLANK], "a bad cookie is replaced by a blank one"
+        assert response.set_cookies == [BLANK], "a bad cookie is replaced by a blank one"
     well_formed = len(expected) == 40 and expected.isascii() and expected.isalnum()
     assert counting.count() == (1 if well_formed else 0)
 
 
 @pytest.mark.parametrize(("header", "expected"), HUGE)
-def test_huge_cookie_header_through_the_middleware(world: tuple[Any, Auth, FaultyAdapter], header: str,
+def test_huge_cookie_header_through_the_middleware(world: tuple[Client, Auth, FaultyAdapter], header: str,
                                                    expected: str, tally: Tally) -> None:
     tally.add("attacks")
     app, _, _ = world
     start = time.perf_counter()
     response = send(app, "GET", "/", cookie=header)
     assert time.perf_counter() - start < 1.0
-    assert response.status_int == 200
+    assert response.status == 200
     assert response.text == WHO.get(expected, "anonymous")
 
 
@@ -97,47 +94,48 @@ FOREIGN = [
 @pytest.mark.parametrize("origin", FOREIGN)
 @pytest.mark.parametrize("method", UNSAFE)
 @pytest.mark.parametrize("path", ["/", "/api/auth/logout", "/api/auth/user"])
-def test_cross_site_request_changes_nothing(world: tuple[Any, Auth, FaultyAdapter], path: str, method: str,
+def test_cross_site_request_changes_nothing(world: tuple[Client, Auth, FaultyAdapter], path: str, method: str,
                                             origin: str | None, tally: Tally) -> None:
     tally.add("attacks")
     app, auth, _ = world
     before = snapshot(auth.config.session_adapter)
     headers = {"cookie": f"auth_session={VALID}"} | ({} if origin is None else {"origin": origin})
     response = send(app, method, path, **headers)
-    assert set_cookies(response) == [], "a cross-site request changed the cookie"
+    assert response.set_cookies == [], "a cross-site request changed the cookie"
     assert snapshot(auth.config.session_adapter) == before
     if path == "/":
         assert response.text == "anonymous"
     elif path == "/api/auth/logout" and method == "POST":
-        assert response.status_int == 403
-        assert response.json == {"message": "AUTH_INVALID_REQUEST"}
+        assert response.status == 403
+        assert response.json() == {"message": "AUTH_INVALID_REQUEST"}
     else:
-        assert response.status_int == 405
-        assert response.allow is not None
+        assert response.status == 405
+        assert response.get("Allow") is not None
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_safe_methods_are_unaffected_by_a_foreign_origin(world: tuple[Any, Auth, FaultyAdapter], method: str) -> None:
+def test_safe_methods_are_unaffected_by_a_foreign_origin(world: tuple[Client, Auth, FaultyAdapter],
+                                                         method: str) -> None:
     app, _, _ = world
     response = send(app, method, "/", cookie=f"auth_session={VALID}", origin="http://evil.com")
-    assert response.status_int == 200
+    assert response.status == 200
     if method == "GET":
         assert response.text == "user:alice"
 
 
-def test_logout_by_get_is_refused(world: tuple[Any, Auth, FaultyAdapter]) -> None:
+def test_logout_by_get_is_refused(world: tuple[Client, Auth, FaultyAdapter]) -> None:
     app, auth, _ = world
     response = send(app, "GET", "/api/auth/logout", cookie=f"auth_session={VALID}")
-    assert response.status_int == 405
-    assert response.allow == ("POST",)
+    assert response.status == 405
+    assert response.get("Allow") == "POST"
     assert auth.validate_session(VALID).user_id == "alice"
 
 
-def test_same_origin_logout_works(world: tuple[Any, Auth, FaultyAdapter]) -> None:
+def test_same_origin_logout_works(world: tuple[Client, Auth, FaultyAdapter]) -> None:
     app, _, _ = world
     response = send(app, "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin="http://localhost")
-    assert response.status_int == 200
-    assert set_cookies(response) == [BLANK]
+    assert response.status == 200
+    assert response.set_cookies == [BLANK]
     assert send(app, "GET", "/", cookie=f"auth_session={VALID}").text == "anonymous"
 
 
@@ -158,16 +156,17 @@ PROXY = [
 
 
 @pytest.mark.parametrize(("trust_proxy", "headers", "origin", "status"), PROXY)
-def test_forwarded_headers_count_only_behind_a_trusted_proxy(trust_proxy: bool, headers: dict[str, str],
-                                                             origin: str, status: int, tally: Tally) -> None:
+def test_forwarded_headers_count_only_behind_a_trusted_proxy(shell: Shell, trust_proxy: bool,
+                                                             headers: dict[str, str], origin: str, status: int,
+                                                             tally: Tally) -> None:
     tally.add("attacks")
     store = MemoryAdapter()
     store.set_user("alice", {"provider_id": "username:alice"})
     store.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
     auth = lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(T0), trust_proxy=trust_proxy)
-    response = send(tiny_app(auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin=origin,
-                    **headers)
-    assert response.status_int == status
+    response = send(shell.serve(tiny_page, auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}",
+                    origin=origin, **headers)
+    assert response.status == status
     assert (store.get_session(VALID) is None) is (status == 200)
 
 
@@ -175,25 +174,26 @@ def test_forwarded_headers_count_only_behind_a_trusted_proxy(trust_proxy: bool, 
     pytest.param("https://app.example.com", 200, id="trusted-front-end"),
     pytest.param("https://evil.example.com", 403, id="untrusted-sibling"),
 ])
-def test_trusted_origin_front_end_can_log_out(origin: str, status: int) -> None:
+def test_trusted_origin_front_end_can_log_out(shell: Shell, origin: str, status: int) -> None:
     store = MemoryAdapter()
     store.set_user("alice", {"provider_id": "username:alice"})
     store.set_session(SessionRow(VALID, "alice", T0 + 60_000, T0 + 120_000))
     auth = lucia(adapter=store, env="DEV", hash=FAST_HASH, clock=Clock(T0),
                  trusted_origins=["https://app.example.com"])
-    response = send(tiny_app(auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}", origin=origin)
-    assert response.status_int == status
+    response = send(shell.serve(tiny_page, auth), "POST", "/api/auth/logout", cookie=f"auth_session={VALID}",
+                    origin=origin)
+    assert response.status == status
 
 
 @pytest.mark.parametrize("planted", [pytest.param(OTHER, id="attackers-own-session"),
                                      pytest.param("A" * 40, id="made-up-id")])
-def test_session_fixation_through_log_in(world: tuple[Any, Auth, FaultyAdapter], planted: str, tally: Tally) -> None:
+def test_session_fixation_through_log_in(world: tuple[Client, Auth, FaultyAdapter], planted: str,
+                                         tally: Tally) -> None:
     tally.add("attacks")
     app, _, _ = world
-    request = Request.blank("/login", POST={"username": "alice", "password": "alice-pw"},
-                            headers={"Origin": "http://localhost", "Cookie": f"auth_session={planted}"})
-    response = request.get_response(app)
-    (cookie,) = set_cookies(response)
+    response = send(app, "POST", "/login", b"username=alice&password=alice-pw", origin="http://localhost",
+                    cookie=f"auth_session={planted}", content_type="application/x-www-form-urlencoded")
+    (cookie,) = response.set_cookies
     new_id = cookie.split(";")[0].split("=", 1)[1]
     assert new_id not in (planted, VALID)
     assert send(app, "GET", "/", cookie=f"auth_session={new_id}").text == "user:alice"
@@ -231,6 +231,43 @@ def test_demo_answers_unencodable_input_with_400(demo: tuple[webtest.TestApp, An
     response = demo_post(app, path, body)
     assert response.status_int == 400
     assert set_cookies(response) == []
+
+
+def _lenient_json(body: bytes) -> dict[str, str]:
+    return dict(json.loads(body))
+
+
+def _lenient_form(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("ascii"), encoding="utf-8", errors="surrogateescape"))
+
+
+SURROGATE_DECODERS = [
+    pytest.param(_lenient_json, b'{"username": "%s", "password": "%s"}', "\\udcff", id="json-decoder"),
+    pytest.param(_lenient_form, b"username=%s&password=%s", "%ED%B3%BF", id="surrogateescape-form-decoder"),
+]
+
+
+@pytest.mark.parametrize(("decoder", "template", "surrogate"), SURROGATE_DECODERS)
+@pytest.mark.parametrize("field", ["username", "password"])
+@pytest.mark.parametrize("path", ["/login", "/signup"])
+def test_demo_never_answers_500_when_a_decoder_yields_a_lone_surrogate(
+    demo: tuple[webtest.TestApp, Any], monkeypatch: pytest.MonkeyPatch, decoder: Callable[[bytes], dict[str, str]],
+    template: bytes, surrogate: str, field: str, path: str, tally: Tally,
+) -> None:
+    """The demo's own form reader refuses such input; a lenient decoder in its place must not
+    turn a lone surrogate into a 500 (a store's ``UnicodeEncodeError``)."""
+    tally.add("attacks")
+    app, auth = demo
+    assert demo_post(app, "/signup", b"username=alice&password=alice-password").status_int == 303
+    app.reset()
+    monkeypatch.setattr(demo_app, "read_form", lambda request, names: decoder(request.body))
+    username, password = (surrogate, "alice-password") if field == "username" else ("alice", surrogate * 3)
+    body = template % (username.encode(), password.encode())
+    before = snapshot(auth.config.user_adapter)
+    response = app.post(path, body, headers={"Origin": "http://localhost"}, expect_errors=True)
+    assert response.status_int == 400
+    assert set_cookies(response) == []
+    assert snapshot(auth.config.user_adapter) == before
 
 
 def test_demo_gives_one_log_in_message_whatever_failed(demo: tuple[webtest.TestApp, Any], tally: Tally) -> None:

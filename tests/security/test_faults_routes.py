@@ -6,7 +6,9 @@ store failing there. The routes must answer JSON 500 ``{"message": "unknown"}``
 without the error text and without Set-Cookie; an application page sees the
 exception from ``validate()`` with no cookie queued (a careful page answering
 503 sends none); the store holds only completed steps, the cookie's session
-still works, and the same request succeeds once the store is back.
+still works, and the same request succeeds once the store is back. Every
+point is injected through both middlewares (``shell``), which must make the
+same store calls in the same order.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import webtest
-from webob import Response
+from shells import Answer, Client, Inner, Reply, Shell, WsgiShell
 
-from lucia_wsgi import AuthRequest, LuciaError, LuciaMiddleware, lucia
+from lucia_wsgi import LuciaError, lucia
 from lucia_wsgi.testing import AdapterCall, FaultyAdapter, InjectedFault
 
-from .support import FAST_HASH, Clock, Snapshot, Tally, set_cookies, snapshot
+from .support import FAST_HASH, Clock, Snapshot, Tally, snapshot
 from .world import ACTIVE, DEAD, IDLE, NOW, SessionIds, filled_store
 
 ORIGIN = {"Origin": "http://localhost"}
@@ -35,18 +36,18 @@ class CarefulPage:
 
     def __init__(self, careful: bool) -> None:
         self.careful = careful
-        self.requests: list[AuthRequest] = []
+        self.requests: list[Any] = []
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request: AuthRequest = environ["lucia.auth"]
-        self.requests.append(request)
+    async def __call__(self, r: Inner) -> Reply:
+        self.requests.append(r.lucia)
         try:
-            user = request.validate_user().user
+            user = (await r.validate_user()).user
         except (InjectedFault, TimeoutError, sqlite3.OperationalError):
             if not self.careful:
                 raise
-            return Response("try again soon", status=503)(environ, start_response)
-        return Response("anonymous" if user is None else f"user:{user['user_id']}")(environ, start_response)
+            return Reply(503, [("Content-Type", "text/plain")], b"try again soon")
+        return Reply(200, [("Content-Type", "text/plain")],
+                     b"anonymous" if user is None else f"user:{user['user_id']}".encode())
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ class Call:
     cookie: str
     healthy_status: int
 
-    def send(self, app: webtest.TestApp) -> Any:
+    def send(self, app: Client) -> Answer:
         headers = {"Cookie": f"auth_session={self.cookie}", **(ORIGIN if self.method == "POST" else {})}
-        return app.request(self.path, method=self.method, headers=headers, expect_errors=True)
+        return app.request(self.method, self.path, headers)
 
 
 CALLS = [
@@ -74,30 +75,30 @@ CALLS = [
 ]
 
 
-def build(store: Any, **faults: Any) -> tuple[webtest.TestApp, FaultyAdapter, dict[str, CarefulPage]]:
+def build(shell: Shell, store: Any, **faults: Any) -> tuple[Client, FaultyAdapter, dict[str, CarefulPage]]:
     faulty = FaultyAdapter(store, **faults)
     auth = lucia(adapter=faulty, env="DEV", hash=FAST_HASH, clock=Clock(NOW),
                  transform_user_data=lambda row: {"user_id": row["id"]})
     pages = {"/page": CarefulPage(careful=False), "/careful": CarefulPage(careful=True)}
 
-    def app(environ: dict[str, Any], start_response: Any) -> Any:
-        return pages[environ["PATH_INFO"]](environ, start_response)
+    async def app(r: Inner) -> Reply:
+        return await pages[r.path](r)
 
-    return webtest.TestApp(LuciaMiddleware(app, auth)), faulty, pages
+    return shell.serve(app, auth), faulty, pages
 
 
-def reference(call: Call, kind: str, path: Path) -> tuple[list[AdapterCall], list[Snapshot]]:
+def reference(shell: Shell, call: Call, kind: str, path: Path) -> tuple[list[AdapterCall], list[Snapshot]]:
     store = filled_store(kind, path)
     states: list[Snapshot] = []
-    app, recorder, _ = build(store, before_call=lambda _: states.append(snapshot(store)))
-    assert call.send(app).status_int == call.healthy_status
+    app, recorder, _ = build(shell, store, before_call=lambda _: states.append(snapshot(store)))
+    assert call.send(app).status == call.healthy_status
     states.append(snapshot(store))
     return recorder.calls, states
 
 
 def _failure_points() -> Iterator[Any]:
     for call in CALLS:
-        trace, _ = reference(call, "memory", Path())
+        trace, _ = reference(WsgiShell(), call, "memory", Path())
         for index, adapter_call in enumerate(trace):
             yield pytest.param(call, index, adapter_call, id=f"{call.name}-{adapter_call.method}#{adapter_call.n}")
 
@@ -114,16 +115,17 @@ MODES = [
 @pytest.mark.parametrize(("when", "exc_type", "delay"), MODES)
 @pytest.mark.parametrize(("call", "index", "adapter_call"), FAILURE_POINTS)
 def test_store_failure_in_a_request(
-    tmp_path: Path, session_ids: SessionIds, tally: Tally, call: Call, index: int, adapter_call: AdapterCall,
-    when: str, exc_type: type[BaseException], delay: float, kind: str, caplog: pytest.LogCaptureFixture,
+    shell: Shell, tmp_path: Path, session_ids: SessionIds, tally: Tally, call: Call, index: int,
+    adapter_call: AdapterCall, when: str, exc_type: type[BaseException], delay: float, kind: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     session_ids.reset()
-    trace, states = reference(call, kind, tmp_path / "reference.db")
-    assert trace[index] == adapter_call
+    trace, states = reference(shell, call, kind, tmp_path / "reference.db")
+    assert trace[index] == adapter_call, "this shell makes other store calls than the WSGI one"
 
     store = filled_store(kind, tmp_path / "faulty.db")
     error = exc_type(f"injected secret detail: {adapter_call.method}")
-    app, faulty, pages = build(store, fail_on={adapter_call.method: adapter_call.n}, exc=error, when=when,
+    app, faulty, pages = build(shell, store, fail_on={adapter_call.method: adapter_call.n}, exc=error, when=when,
                                delay=delay)
     session_ids.reset()
     if call.path == "/page":
@@ -135,14 +137,14 @@ def test_store_failure_in_a_request(
         assert not any(name == "Set-Cookie" for name, _ in request.response_headers())
     else:
         response = call.send(app)
-        assert set_cookies(response) == [], "a store failure changed the cookie"
+        assert response.set_cookies == [], "a store failure changed the cookie"
         assert "secret" not in response.text
         if call.path == "/careful":
-            assert response.status_int == 503
+            assert response.status == 503
         else:
-            assert response.status_int == 500
-            assert response.content_type == "application/json"
-            assert response.json == {"message": "unknown"}
+            assert response.status == 500
+            assert response.get("Content-Type") == "application/json"
+            assert response.json() == {"message": "unknown"}
             assert "injected secret detail" in caplog.text, "the operator's log must name the error"
     assert faulty.faults == [adapter_call]
     tally.add("faults")
@@ -154,6 +156,6 @@ def test_store_failure_in_a_request(
     if when == "before" and call.cookie != DEAD.id:
         assert auth.get_session(call.cookie).user_id == "alice", "a failed request lost the session"
     if when == "before":
-        assert call.send(app).status_int == call.healthy_status
+        assert call.send(app).status == call.healthy_status
     with pytest.raises(LuciaError):
         auth.get_session(DEAD.id)
