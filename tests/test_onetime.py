@@ -669,3 +669,61 @@ def test_an_asyncio_store_refuses_synchronous_use() -> None:
             auth.throttle("x", capacity=1, refill_every=SECOND).take("k")
     finally:
         asyncio.run(store.aclose())
+
+
+# configuration, and stores without these methods
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda auth: auth.throttle("", capacity=1, refill_every=SECOND), id="empty-throttle-name"),
+    pytest.param(lambda auth: auth.throttle("Login", capacity=1, refill_every=SECOND), id="uppercase-name"),
+    pytest.param(lambda auth: auth.throttle("a:b", capacity=1, refill_every=SECOND), id="colon-in-name"),
+    pytest.param(lambda auth: auth.throttle("x" * 33, capacity=1, refill_every=SECOND), id="33-character-name"),
+    pytest.param(lambda auth: auth.throttle("x", capacity=0, refill_every=SECOND), id="no-capacity"),
+    pytest.param(lambda auth: auth.throttle("x", capacity=1, refill_every=0), id="no-refill"),
+    pytest.param(lambda auth: auth.throttle("x", capacity=1, refill_every=1.5), id="float-refill"),
+    pytest.param(lambda auth: auth.tokens("reset", expires_in=0), id="token-expires-at-once"),
+    pytest.param(lambda auth: auth.tokens("reset", expires_in=HOUR, issue_limit={"capacity": 1}), id="bad-limit"),
+    pytest.param(lambda auth: auth.codes("sign-in", expires_in=HOUR, length=3), id="3-digit-code"),
+    pytest.param(lambda auth: auth.codes("sign-in", expires_in=HOUR, length=13), id="13-digit-code"),
+    pytest.param(lambda auth: auth.codes("sign-in", expires_in=HOUR, max_attempts=0), id="no-attempts"),
+])
+def test_bad_throttles_kinds_and_codes_fail_when_made(make: Callable[[Any], Any]) -> None:
+    auth = lucia(adapter=MemoryAdapter(), env="DEV")
+    with pytest.raises((TypeError, ValueError)):
+        make(auth)
+
+
+@pytest.mark.parametrize("login_throttle", [
+    pytest.param({"capacity": 10}, id="no-refill"),
+    pytest.param({"capacity": 0, "refill_every": MINUTE}, id="no-capacity"),
+    pytest.param({"capacity": 10, "refill_every": MINUTE, "ban": True}, id="unknown-key"),
+    pytest.param(10, id="not-a-mapping"),
+])
+def test_a_bad_login_throttle_fails_at_lucia(login_throttle: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="login_throttle"):
+        lucia(adapter=MemoryAdapter(), env="DEV", login_throttle=login_throttle)
+
+
+class OnlyTheProtocol:
+    """A third-party store: the required adapter methods, none for throttles, tokens or codes."""
+
+    def __init__(self) -> None:
+        self.store = MemoryAdapter()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("get_user", "get_user_by_provider_id", "set_user", "update_user", "delete_user", "get_session",
+                    "get_sessions_by_user_id", "set_session", "delete_session", "delete_sessions_by_user_id"):
+            return getattr(self.store, name)
+        raise AttributeError(name)
+
+
+def test_a_store_without_throttles_still_throttles_log_ins_in_this_process() -> None:
+    hashing = CountingHash()
+    auth = lucia(adapter=OnlyTheProtocol(), env="DEV", clock=Clock(), hash=(hashing.generate, hashing.validate))
+    auth.create_user("username", "alice", password="alice-pw")
+    assert [attempt(auth, "alice", "wrong") for _ in range(11)] == ["AUTH_INVALID_PASSWORD"] * 10 + [THROTTLED_60]
+    with pytest.raises(TypeError, match="tokens and codes"):
+        auth.tokens("reset", expires_in=HOUR)
+    with pytest.raises(TypeError, match="tokens and codes"):
+        auth.codes("sign-in", expires_in=HOUR)
