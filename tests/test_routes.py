@@ -353,8 +353,12 @@ def test_standalone_routes_answer_when_a_dispatcher_mounts_them_below_a_site_pre
         seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
         return routes(environ, start_response)
 
+    def site_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"app"]
+
     routes = handle_api_routes(auth, prefix=prefix)
-    site = webtest.TestApp(validator(DispatcherMiddleware(app_page, {f"/app{prefix}": spy})))
+    site = webtest.TestApp(validator(DispatcherMiddleware(site_app, {f"/app{prefix}": spy})))
     assert site.get(f"/app{prefix}/user", headers=cookie(session_id)).json["user"]["user_id"] == user["user_id"]
     assert seen == [(f"/app{prefix}", "/user")]
     assert site.get(f"/app{prefix}/client.js").content_type == "text/javascript"
