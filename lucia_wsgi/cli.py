@@ -1,4 +1,5 @@
-"""``python -m lucia_wsgi`` / ``lucia-wsgi``: create tables, add users, purge dead sessions.
+"""``python -m lucia_wsgi`` / ``lucia-wsgi``: create tables, add users, purge dead sessions (and stale
+throttle buckets, expired tokens and codes).
 
 Exit status: 0 on success, 1 when the store or Lucia refuses (connection
 failed, duplicate user), 2 for bad arguments or URLs. Errors are one line on
@@ -192,6 +193,16 @@ def purge_store(adapter: Any, label: str, now: int, batch_size: int, out: TextIO
     return done
 
 
+def purge_accounts(adapter: Any, label: str, now: int, out: TextIO) -> int:
+    """Delete full throttle buckets and tokens and codes expired at ``now``; returns how many went.
+
+    (Redis expires its own: only SQL stores need this.)
+    """
+    removed = int(adapter.delete_expired(now))
+    print(f"{label}: purged {removed} stale throttle buckets and expired tokens and codes", file=out)
+    return removed
+
+
 def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -206,6 +217,7 @@ def cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     if args.db is not None:
         with _opened(open_initialised_database, args.db) as adapter:
             purge_store(adapter, "database", now, args.batch_size, out, sys.stderr)
+            purge_accounts(adapter, "database", now, out)
     if args.session_url is not None:
         with _opened(open_sessions, args.session_url) as adapter:
             purge_store(adapter, "redis", now, args.batch_size, out, sys.stderr)
@@ -240,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--attr", action="append", metavar="NAME=VALUE", help="a user attribute (repeatable)")
     create.set_defaults(run=cmd_create_user)
 
-    purge = commands.add_parser("purge", help="delete every dead session, in batches")
+    purge = commands.add_parser("purge", help="delete every dead session (in batches), stale throttle buckets, "
+                                              "expired tokens and codes")
     purge.add_argument("--db", help=db_help)
     purge.add_argument("--session-url", metavar="URL", help="redis://host:6379/0[?prefix=lucia:] session store")
     purge.add_argument("--batch-size", type=int, default=1000, metavar="N", help="sessions per batch (1000)")

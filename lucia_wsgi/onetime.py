@@ -122,7 +122,8 @@ class TokenKind(_Owned):
         super().__init__(auth)
         self.name = check_name(name, "token kind")
         self.expires_in = expires_in
-        self.issue_throttle = Throttle(auth, f"issue-{self.name}"[:32], issue_limit)
+        # One bucket per kind and user ("name:user"; names hold no ':'), whatever the name's length.
+        self.issue_throttle = Throttle(auth, "issue-token", issue_limit)
 
     def __repr__(self) -> str:
         return f"<TokenKind {self.name!r} expires_in={self.expires_in}ms>"
@@ -136,7 +137,7 @@ class TokenKind(_Owned):
         so nobody can flood a mailbox; ``AUTH_INVALID_USER_ID`` for an unknown user.
         """
         yield from self._require_user(user_id)
-        yield from Throttle.take.flow(self.issue_throttle, user_id)
+        yield from Throttle.take.flow(self.issue_throttle, f"{self.name}:{user_id}")
         token = secrets.token_urlsafe(32)
         bound = None if bound_to is None else _digest(self.name, "bound", bound_to)
         row = TokenRow(_digest(self.name, token), self.name, user_id, self._auth._clock() + self.expires_in, bound)
@@ -180,7 +181,7 @@ class CodeKind(_Owned):
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, not {max_attempts!r}")
         self.expires_in, self.length, self.max_attempts = expires_in, length, max_attempts
-        self.issue_throttle = Throttle(auth, f"issue-{self.name}"[:32], issue_limit)
+        self.issue_throttle = Throttle(auth, "issue-code", issue_limit)
 
     def __repr__(self) -> str:
         return f"<CodeKind {self.name!r} length={self.length} expires_in={self.expires_in}ms>"
@@ -195,7 +196,7 @@ class CodeKind(_Owned):
         Throttled per user like :meth:`TokenKind.issue`.
         """
         yield from self._require_user(user_id)
-        yield from Throttle.take.flow(self.issue_throttle, user_id)
+        yield from Throttle.take.flow(self.issue_throttle, f"{self.name}:{user_id}")
         code = f"{secrets.randbelow(10 ** self.length):0{self.length}d}"
         row = CodeRow(self.name, user_id, self._code_digest(user_id, code), self._auth._clock() + self.expires_in)
         yield self._store.set_code, row

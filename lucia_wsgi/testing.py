@@ -10,10 +10,11 @@ The wrapper counts every call of the adapter protocol per method, raises on
 the N-th call of the methods named in ``fail_on`` (before the wrapped store
 sees the call, or after it completed with ``when="after"``: the write landed
 but the caller never heard back), optionally after a delay (a timeout). It
-offers the optional methods (``get_session_and_user_by_session_id``, and
-the renewal writes of :class:`~lucia_wsgi.adapters.base.RenewingSessionAdapter`)
-exactly when the wrapped adapter does, so ``Auth`` takes the same code paths
-as with the bare store.
+offers the optional methods (``get_session_and_user_by_session_id``, the
+renewal writes of :class:`~lucia_wsgi.adapters.base.RenewingSessionAdapter`,
+the throttle, token and code methods of
+:class:`~lucia_wsgi.adapters.base.AccountAdapter`) exactly when the wrapped
+adapter does, so ``Auth`` takes the same code paths as with the bare store.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from .adapters.base import JointAdapter, RenewingSessionAdapter, UserRow
+from .adapters.base import AccountAdapter, CodeRow, JointAdapter, RenewingSessionAdapter, TokenRow, UserRow
 from .session import SessionRow
 
 __all__ = ["FaultyAdapter", "InjectedFault", "AdapterCall", "PROTOCOL_METHODS", "WRITE_METHODS", "WsgiAnswer",
@@ -35,12 +36,15 @@ PROTOCOL_METHODS = (
     "get_session", "get_sessions_by_user_id", "set_session", "delete_session",
     "delete_sessions_by_user_id", "get_session_and_user_by_session_id",
     "renew_session", "confirm_session", "cut_sessions", "extend_session", "rekey_session",
+    "get_throttle", "set_throttle", "set_token", "pop_token", "delete_tokens", "set_code", "get_code",
+    "count_code_attempt", "delete_code", "delete_codes", "delete_expired",
 )
 #: The methods among them that change the store.
 WRITE_METHODS = frozenset({
     "set_user", "update_user", "delete_user", "set_session", "delete_session",
     "delete_sessions_by_user_id", "renew_session", "confirm_session", "cut_sessions", "extend_session",
-    "rekey_session",
+    "rekey_session", "set_throttle", "set_token", "pop_token", "delete_tokens", "set_code", "count_code_attempt",
+    "delete_code", "delete_codes", "delete_expired",
 })
 
 Failure = BaseException | type[BaseException]
@@ -69,7 +73,8 @@ class FaultyAdapter:
 
     def __new__(cls, adapter: Any, *args: Any, **kwargs: Any) -> FaultyAdapter:
         if cls is FaultyAdapter:
-            cls = _VARIANTS[(isinstance(adapter, JointAdapter), isinstance(adapter, RenewingSessionAdapter))]
+            cls = _variant(isinstance(adapter, JointAdapter), isinstance(adapter, RenewingSessionAdapter),
+                           isinstance(adapter, AccountAdapter))
         return super().__new__(cls)
 
     def __init__(
@@ -211,16 +216,52 @@ class _Renewing(FaultyAdapter):
         return bool(self._call("rekey_session", old_id, new_id))
 
 
-class _JointRenewing(_Joint, _Renewing):
-    pass
+class _Accounts(FaultyAdapter):
+    def get_throttle(self, key: str) -> int | None:
+        return self._call("get_throttle", key)
+
+    def set_throttle(self, key: str, expected: int | None, tat: int) -> bool:
+        return bool(self._call("set_throttle", key, expected, tat))
+
+    def set_token(self, row: TokenRow) -> None:
+        self._call("set_token", row)
+
+    def pop_token(self, token_id: str) -> TokenRow | None:
+        return self._call("pop_token", token_id)
+
+    def delete_tokens(self, user_id: str, kind: str | None = None) -> None:
+        self._call("delete_tokens", user_id, kind)
+
+    def set_code(self, row: CodeRow) -> None:
+        self._call("set_code", row)
+
+    def get_code(self, kind: str, user_id: str) -> CodeRow | None:
+        return self._call("get_code", kind, user_id)
+
+    def count_code_attempt(self, row: CodeRow) -> bool:
+        return bool(self._call("count_code_attempt", row))
+
+    def delete_code(self, row: CodeRow) -> bool:
+        return bool(self._call("delete_code", row))
+
+    def delete_codes(self, user_id: str, kind: str | None = None) -> None:
+        self._call("delete_codes", user_id, kind)
+
+    def delete_expired(self, now: int) -> int:
+        return int(self._call("delete_expired", now))
 
 
-_VARIANTS: dict[tuple[bool, bool], type[FaultyAdapter]] = {
-    (False, False): FaultyAdapter,
-    (True, False): _Joint,
-    (False, True): _Renewing,
-    (True, True): _JointRenewing,
-}
+_VARIANTS: dict[tuple[bool, bool, bool], type[FaultyAdapter]] = {}
+
+
+def _variant(joint: bool, renewing: bool, accounts: bool) -> type[FaultyAdapter]:
+    """The wrapper class offering exactly the optional methods the wrapped adapter has."""
+    key = (joint, renewing, accounts)
+    if key not in _VARIANTS:
+        bases = tuple(base for wanted, base in zip(key, (_Joint, _Renewing, _Accounts), strict=True) if wanted)
+        name = "".join(base.__name__ for base in bases)
+        _VARIANTS[key] = type(name, bases, {"__module__": __name__}) if bases else FaultyAdapter
+    return _VARIANTS[key]
 
 
 class WsgiAnswer(NamedTuple):

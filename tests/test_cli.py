@@ -19,6 +19,7 @@ from services import postgres_schema, redis_prefix
 
 from lucia_wsgi import LuciaError, lucia
 from lucia_wsgi.adapters import RedisSessionAdapter
+from lucia_wsgi.adapters.base import CodeRow, TokenRow
 from lucia_wsgi.cli import main, open_database, purge_store
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.urls import StoreURL, parse_database_url, parse_session_url
@@ -249,10 +250,36 @@ def test_purge_removes_only_dead_sessions(store: Any, db_url: str, capsys: pytes
     assert main(["purge", "--db", db_url, "--batch-size", "2"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "database: deleted 2 of 5", "database: deleted 4 of 5", "database: deleted 5 of 5",
-        "database: purged 5 dead sessions"]
+        "database: purged 5 dead sessions", f"database: purged 0 {ACCOUNT_ROWS}"]
     assert sorted(store.get_sessions_by_user_id(user_id)) == sorted(alive)
     assert main(["purge", "--db", db_url]) == 0
-    assert capsys.readouterr().out.splitlines() == ["database: purged 0 dead sessions"]
+    assert capsys.readouterr().out.splitlines() == ["database: purged 0 dead sessions",
+                                                    f"database: purged 0 {ACCOUNT_ROWS}"]
+
+
+ACCOUNT_ROWS = "stale throttle buckets and expired tokens and codes"
+
+
+def test_purge_removes_stale_buckets_and_expired_tokens_and_codes(
+    store: Any, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice, bob = (store.set_user(None, {"provider_id": f"username:{name}"})["id"] for name in ("alice", "bob"))
+    now = now_ms()
+    store.set_throttle("login:full", None, now - HOUR)  # full again an hour ago: nothing to keep
+    store.set_throttle("login:empty", None, now + HOUR)  # still refilling: kept
+    store.set_token(TokenRow("e" * 64, "reset", alice, now - HOUR))
+    live_token = TokenRow("l" * 64, "reset", alice, now + HOUR)
+    store.set_token(live_token)
+    store.set_code(CodeRow("sign-in", alice, "d" * 64, now - HOUR))
+    live_code = CodeRow("sign-in", bob, "d" * 64, now + HOUR, 2)
+    store.set_code(live_code)
+    assert main(["purge", "--db", db_url]) == 0
+    assert capsys.readouterr().out.splitlines() == ["database: purged 0 dead sessions",
+                                                    f"database: purged 3 {ACCOUNT_ROWS}"]
+    assert store.get_throttle("login:full") is None
+    assert store.get_throttle("login:empty") == now + HOUR
+    assert store.pop_token("e" * 64) is None and store.pop_token("l" * 64) == live_token
+    assert store.get_code("sign-in", alice) is None and store.get_code("sign-in", bob) == live_code
 
 
 @pytest.mark.services

@@ -30,6 +30,15 @@ Optional knobs:
 - ``unique_attributes = True`` with a ``make_unique(adapter, column)`` method
   adding ``column`` to the user table as a unique ``TEXT`` column, for a store
   that can hold one: the duplicate-attribute test is collected only then.
+- ``purges_accounts = False`` for a store whose throttles, tokens and codes expire
+  by themselves (Redis): ``delete_expired`` is then checked to change nothing.
+- ``lucia_made = True`` with a ``lucia_made_adapter`` fixture: the store on a fresh
+  database holding only the tables a Lucia app makes (and the user ``user-1``),
+  for SQL stores that create their own tables there on first use.
+
+Throttles, tokens and codes (``AccountAdapter``, SPEC §13, §14) live in the
+session store when users and sessions are apart: a wrapper pairing two stores
+sends the :data:`ACCOUNT_METHODS` there.
 
 Expiries are relative to the real clock and in the future, so stores that expire
 keys by wall-clock time (Redis) keep every row a test writes; "dead" is then
@@ -46,6 +55,7 @@ from typing import Any, ClassVar
 import pytest
 
 from lucia_wsgi import LuciaError
+from lucia_wsgi.adapters.base import CodeRow, TokenRow
 from lucia_wsgi.session import SUPERSEDED_RETENTION, SessionRow
 
 DAY = 86_400_000
@@ -64,7 +74,18 @@ _JOINT_ONLY = (
     "test_session_for_unknown_user_is_refused",
     "test_delete_user_takes_their_sessions",
     "test_session_and_user_in_one_query",
+    "test_tokens_and_codes_of_an_unknown_user_are_refused",
+    "test_deleting_a_user_ends_their_tokens_and_codes",
 )
+_LUCIA_MADE_ONLY = (
+    "test_a_lucia_database_gets_our_tables_on_first_use",
+    "test_concurrent_first_uses_of_a_lucia_database_all_work",
+)
+#: The ``AccountAdapter`` methods: the session store's, when users live elsewhere.
+ACCOUNT_METHODS = frozenset({
+    "get_throttle", "set_throttle", "set_token", "pop_token", "delete_tokens", "set_code", "get_code",
+    "count_code_attempt", "delete_code", "delete_codes", "delete_expired",
+})
 
 
 def _sid(char: str) -> str:
@@ -78,6 +99,8 @@ class AdapterContract:
     nul_error: ClassVar[type[BaseException] | None] = None
 
     unique_attributes: ClassVar[bool] = False
+    purges_accounts: ClassVar[bool] = True
+    lucia_made: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,6 +109,9 @@ class AdapterContract:
                 setattr(cls, name, None)  # not collected: the paired stores cannot promise it
         if not cls.unique_attributes:
             cls.test_duplicate_unique_attribute = None  # type: ignore[assignment]
+        if not cls.lucia_made:
+            for name in _LUCIA_MADE_ONLY:
+                setattr(cls, name, None)
 
     # fixtures subclasses may override -------------------------------------------
 
@@ -553,3 +579,324 @@ class AdapterContract:
         assert adapter.count_dead_sessions(after_retention) == 1
         assert adapter.delete_dead_sessions(after_retention, 10) == 1
         assert adapter.get_sessions_by_user_id("user-alice") == []
+
+    # throttles, tokens, codes (AccountAdapter: SPEC §13, §14) ------------------------
+
+    @staticmethod
+    def token(char: str, user_id: str, now: int, kind: str = "reset", bound: str | None = None) -> TokenRow:
+        """A token row (its id a digest, as the rules store it) expiring an hour from ``now``."""
+        return TokenRow(char * 64, kind, user_id, now + 3_600_000, bound)
+
+    @staticmethod
+    def code(user_id: str, now: int, kind: str = "sign-in", digest: str = "d" * 64, attempts: int = 0) -> CodeRow:
+        return CodeRow(kind, user_id, digest, now + 600_000, attempts)
+
+    def test_a_throttle_is_a_compare_and_set(self, adapter: Any, now: int) -> None:
+        # Expiries in the future: Redis expires a bucket at its tat, by real time.
+        first, second = now + DAY, now + DAY + 60_000
+        assert adapter.get_throttle("login:k") is None
+        assert adapter.set_throttle("login:k", first - 1, first) is False  # expected a row: there is none
+        assert adapter.get_throttle("login:k") is None
+        assert adapter.set_throttle("login:k", None, first) is True
+        assert adapter.get_throttle("login:k") == first and type(adapter.get_throttle("login:k")) is int
+        assert adapter.set_throttle("login:k", None, second) is False  # expected none: there is one
+        assert adapter.set_throttle("login:k", first + 1, second) is False  # stale expectation
+        assert adapter.get_throttle("login:k") == first
+        assert adapter.set_throttle("login:k", first, second) is True
+        assert adapter.get_throttle("login:k") == second
+        assert adapter.get_throttle("login:other") is None
+
+    def test_concurrent_throttle_writes_let_exactly_one_win(
+        self, adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        adapter.set_throttle("login:k", None, now + DAY)
+        barrier = threading.Barrier(8)
+        won: list[bool] = []
+
+        def write(offset: int) -> None:
+            barrier.wait()
+            try:
+                won.append(adapter.set_throttle("login:k", now + DAY, now + DAY + 1 + offset))
+            finally:
+                thread_done(adapter)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(won) == [False] * 7 + [True]
+        assert now + DAY + 1 <= adapter.get_throttle("login:k") <= now + DAY + 8
+
+    def test_a_token_pops_once_with_every_field(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        plain, bound = self.token("a", "user-alice", now), self.token("b", "user-alice", now, bound="e" * 64)
+        assert adapter.set_token(plain) is None
+        adapter.set_token(bound)
+        popped = adapter.pop_token(plain.id)
+        assert popped == plain and isinstance(popped, TokenRow)
+        assert [type(value) for value in popped] == [str, str, str, int, type(None)]
+        assert adapter.pop_token(plain.id) is None
+        assert adapter.pop_token(bound.id) == bound
+        assert adapter.pop_token("z" * 64) is None
+
+    def test_concurrent_pops_give_the_token_to_exactly_one(
+        self, adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        self.add_user(adapter, "alice")
+        row = self.token("a", "user-alice", now)
+        adapter.set_token(row)
+        barrier = threading.Barrier(8)
+        got: list[TokenRow | None] = []
+
+        def pop() -> None:
+            barrier.wait()
+            try:
+                got.append(adapter.pop_token(row.id))
+            finally:
+                thread_done(adapter)
+
+        threads = [threading.Thread(target=pop) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(got, key=lambda found: found is not None) == [None] * 7 + [row]
+
+    def test_delete_tokens_by_kind_or_all(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        reset, verify, verify2 = (self.token("a", "user-alice", now), self.token("b", "user-alice", now, "verify"),
+                                  self.token("c", "user-alice", now, "verify"))
+        bobs = self.token("d", "user-bob", now, "verify")
+        for row in (reset, verify, verify2, bobs):
+            adapter.set_token(row)
+        adapter.delete_tokens("user-alice", "verify")
+        adapter.delete_tokens("user-nobody")
+        assert adapter.pop_token(verify.id) is None and adapter.pop_token(verify2.id) is None
+        adapter.set_token(verify)
+        adapter.delete_tokens("user-alice")
+        assert adapter.pop_token(reset.id) is None and adapter.pop_token(verify.id) is None
+        assert adapter.pop_token(bobs.id) == bobs
+
+    def test_a_code_is_one_per_kind_and_user_and_a_new_one_replaces_it(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        first = self.code("user-alice", now, attempts=3)
+        assert adapter.set_code(first) is None
+        stored = adapter.get_code("sign-in", "user-alice")
+        assert stored == first and isinstance(stored, CodeRow)
+        assert [type(value) for value in stored] == [str, str, str, int, int]
+        assert adapter.get_code("sign-in", "user-bob") is None
+        assert adapter.get_code("other", "user-alice") is None
+        other_kind = self.code("user-alice", now, kind="other", digest="o" * 64)
+        adapter.set_code(other_kind)
+        second = self.code("user-alice", now + 1, digest="n" * 64)
+        adapter.set_code(second)  # attempts start again at 0
+        assert adapter.get_code("sign-in", "user-alice") == second
+        assert adapter.get_code("other", "user-alice") == other_kind
+
+    def test_counting_a_code_attempt_is_a_compare_and_set(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.code("user-alice", now)
+        adapter.set_code(row)
+        assert adapter.count_code_attempt(row) is True
+        assert adapter.get_code("sign-in", "user-alice") == row._replace(attempts=1)
+        assert adapter.count_code_attempt(row) is False  # stale: attempts is 1 now
+        assert adapter.count_code_attempt(row._replace(attempts=1, digest="x" * 64)) is False  # another code
+        assert adapter.count_code_attempt(row._replace(attempts=1)) is True
+        assert adapter.get_code("sign-in", "user-alice") == row._replace(attempts=2)
+        assert adapter.count_code_attempt(self.code("user-nobody", now)) is False
+        assert adapter.get_code("sign-in", "user-nobody") is None
+
+    def test_concurrent_code_attempts_each_count_once(
+        self, adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        self.add_user(adapter, "alice")
+        row = self.code("user-alice", now)
+        adapter.set_code(row)
+        barrier = threading.Barrier(8)
+        counted: list[bool] = []
+
+        def count() -> None:
+            barrier.wait()
+            try:
+                counted.append(adapter.count_code_attempt(row))
+            finally:
+                thread_done(adapter)
+
+        threads = [threading.Thread(target=count) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(counted) == [False] * 7 + [True]
+        assert adapter.get_code("sign-in", "user-alice") == row._replace(attempts=1)
+
+    def test_delete_code_deletes_only_that_code(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        row = self.code("user-alice", now)
+        adapter.set_code(row)
+        assert adapter.delete_code(row._replace(digest="x" * 64)) is False  # a newer code is not deleted
+        assert adapter.get_code("sign-in", "user-alice") == row
+        assert adapter.delete_code(row._replace(attempts=4)) is True  # matched by kind, user and digest
+        assert adapter.get_code("sign-in", "user-alice") is None
+        assert adapter.delete_code(row) is False
+
+    def test_delete_codes_by_kind_or_all(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        for row in (self.code("user-alice", now), self.code("user-alice", now, kind="other"),
+                    self.code("user-bob", now)):
+            adapter.set_code(row)
+        adapter.delete_codes("user-alice", "other")
+        adapter.delete_codes("user-nobody")
+        assert adapter.get_code("other", "user-alice") is None
+        assert adapter.get_code("sign-in", "user-alice") == self.code("user-alice", now)
+        adapter.delete_codes("user-alice")
+        assert adapter.get_code("sign-in", "user-alice") is None
+        assert adapter.get_code("sign-in", "user-bob") == self.code("user-bob", now)
+
+    def test_delete_expired_removes_only_what_is_past(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        later = now + DAY  # the moment the sweep runs
+        adapter.set_throttle("t:past", None, later - 1)
+        adapter.set_throttle("t:edge", None, later)
+        adapter.set_throttle("t:future", None, later + 1)
+        tokens = {expires: TokenRow(char * 64, "reset", "user-alice", expires)
+                  for char, expires in (("p", later - 1), ("e", later), ("f", later + 1))}
+        for row in tokens.values():
+            adapter.set_token(row)
+        codes = {expires: CodeRow("sign-in", user, "d" * 64, expires)
+                 for user, expires in (("user-alice", later - 1), ("user-bob", later))}
+        for row in codes.values():
+            adapter.set_code(row)
+        if not self.purges_accounts:  # the store expires them itself: a sweep has nothing to do
+            assert adapter.delete_expired(later) == 0
+            assert adapter.get_throttle("t:past") == later - 1
+            assert adapter.pop_token(tokens[later - 1].id) == tokens[later - 1]
+            assert adapter.get_code("sign-in", "user-alice") == codes[later - 1]
+            return
+        assert adapter.delete_expired(later) == 3
+        assert adapter.delete_expired(later) == 0
+        assert adapter.get_throttle("t:past") is None
+        assert adapter.get_throttle("t:edge") == later and adapter.get_throttle("t:future") == later + 1
+        assert adapter.pop_token(tokens[later - 1].id) is None
+        assert adapter.pop_token(tokens[later].id) == tokens[later]
+        assert adapter.pop_token(tokens[later + 1].id) == tokens[later + 1]
+        assert adapter.get_code("sign-in", "user-alice") is None
+        assert adapter.get_code("sign-in", "user-bob") == codes[later]
+
+    def test_tokens_and_codes_of_an_unknown_user_are_refused(self, adapter: Any, now: int) -> None:
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+            adapter.set_token(self.token("a", "user-nobody", now))
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+            adapter.set_code(self.code("user-nobody", now))
+        assert adapter.pop_token("a" * 64) is None
+        assert adapter.get_code("sign-in", "user-nobody") is None
+
+    def test_deleting_a_user_ends_their_tokens_and_codes(self, adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        self.add_user(adapter, "bob")
+        adapter.set_token(self.token("a", "user-alice", now))
+        adapter.set_token(self.token("b", "user-bob", now))
+        adapter.set_code(self.code("user-alice", now))
+        adapter.set_code(self.code("user-bob", now))
+        adapter.delete_user("user-alice")
+        assert adapter.pop_token("a" * 64) is None
+        assert adapter.get_code("sign-in", "user-alice") is None
+        assert adapter.pop_token("b" * 64) == self.token("b", "user-bob", now)
+        assert adapter.get_code("sign-in", "user-bob") == self.code("user-bob", now)
+        self.add_user(adapter, "alice")  # the same id again starts with nothing
+        assert adapter.get_code("sign-in", "user-alice") is None
+
+    @pytest.mark.parametrize("value", AWKWARD_VALUES)
+    def test_awkward_user_ids_and_kinds_are_kept_verbatim(self, adapter: Any, now: int, value: str) -> None:
+        user_id = "u" + value
+        adapter.set_user(user_id, {"provider_id": "p:" + value})
+        self.add_user(adapter, "alice")
+        token = TokenRow("t" * 64, "k" + value, user_id, now + DAY, value)
+        adapter.set_token(token)
+        adapter.set_code(CodeRow("k" + value, user_id, "d" * 64, now + DAY))
+        adapter.set_code(CodeRow("k" + value, "user-alice", "d" * 64, now + DAY))
+        assert adapter.get_code("k" + value, user_id) == CodeRow("k" + value, user_id, "d" * 64, now + DAY)
+        assert adapter.get_code("k" + value[:-1], user_id) is None
+        adapter.delete_codes(user_id, "k" + value[:-1])
+        adapter.delete_tokens(user_id, "k" + value[:-1])
+        adapter.delete_tokens(user_id[:-1])
+        adapter.delete_codes(user_id[:-1])
+        assert adapter.get_code("k" + value, user_id) is not None
+        adapter.delete_codes(user_id, "k" + value)
+        assert adapter.get_code("k" + value, user_id) is None
+        assert adapter.get_code("k" + value, "user-alice") is not None
+        adapter.delete_tokens(user_id, "k" + value)
+        assert adapter.pop_token(token.id) is None
+
+    def test_account_writes_are_visible_to_another_client(self, adapter: Any, second_adapter: Any, now: int) -> None:
+        self.add_user(adapter, "alice")
+        adapter.set_throttle("login:k", None, now + DAY)
+        adapter.set_token(self.token("a", "user-alice", now))
+        adapter.set_code(self.code("user-alice", now))
+        assert second_adapter.get_throttle("login:k") == now + DAY
+        assert second_adapter.set_throttle("login:k", now + DAY, now + DAY + 1) is True
+        assert adapter.get_throttle("login:k") == now + DAY + 1
+        assert second_adapter.count_code_attempt(self.code("user-alice", now)) is True
+        assert adapter.get_code("sign-in", "user-alice") == self.code("user-alice", now, attempts=1)
+        assert second_adapter.pop_token("a" * 64) == self.token("a", "user-alice", now)
+        assert adapter.pop_token("a" * 64) is None
+
+    # a database a Lucia app made (lucia_made): our tables appear on first use
+
+    FIRST_USES: ClassVar[dict[str, Callable[[Any, int], Any]]] = {
+        "get_throttle": lambda store, now: store.get_throttle("login:k"),
+        "set_throttle": lambda store, now: store.set_throttle("login:k", None, now + DAY),
+        "set_token": lambda store, now: store.set_token(TokenRow("f" * 64, "reset", "user-1", now + DAY)),
+        "pop_token": lambda store, now: store.pop_token("f" * 64),
+        "delete_tokens": lambda store, now: store.delete_tokens("user-1"),
+        "set_code": lambda store, now: store.set_code(CodeRow("sign-in", "user-1", "f" * 64, now + DAY)),
+        "get_code": lambda store, now: store.get_code("sign-in", "user-1"),
+        "count_code_attempt": lambda store, now: store.count_code_attempt(CodeRow("sign-in", "user-1", "x", 1)),
+        "delete_code": lambda store, now: store.delete_code(CodeRow("sign-in", "user-1", "x", 1)),
+        "delete_codes": lambda store, now: store.delete_codes("user-1"),
+        "delete_expired": lambda store, now: store.delete_expired(now),
+    }
+
+    @pytest.mark.parametrize("first", sorted(FIRST_USES))
+    def test_a_lucia_database_gets_our_tables_on_first_use(self, lucia_made_adapter: Any, now: int,
+                                                           first: str) -> None:
+        store = lucia_made_adapter
+        self.FIRST_USES[first](store, now)  # no create_tables(): the first call makes what it needs
+        assert store.set_throttle("login:j", None, now + DAY) is True
+        assert store.get_throttle("login:j") == now + DAY
+        token = TokenRow("t" * 64, "reset", "user-1", now + DAY)
+        store.set_token(token)
+        assert store.pop_token(token.id) == token
+        store.set_code(CodeRow("sign-in", "user-1", "d" * 64, now + DAY))
+        assert store.count_code_attempt(CodeRow("sign-in", "user-1", "d" * 64, now + DAY)) is True
+        assert store.delete_expired(now + 2 * DAY + 1) >= 1
+        assert store.get_user("user-1") == {"id": "user-1", "provider_id": "p:1", "hashed_password": None}
+
+    def test_concurrent_first_uses_of_a_lucia_database_all_work(
+        self, lucia_made_adapter: Any, now: int, thread_done: Callable[[Any], None]
+    ) -> None:
+        store = lucia_made_adapter
+        barrier = threading.Barrier(8)
+        results: list[object] = []
+
+        def first_use(index: int) -> None:
+            barrier.wait()
+            try:
+                results.append(store.set_throttle(f"login:{index}", None, now + DAY))
+            except Exception as error:  # any store's error, shown by the assertion below
+                results.append(error)
+            finally:
+                thread_done(store)
+
+        threads = [threading.Thread(target=first_use, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert results == [True] * 8
+        assert [store.get_throttle(f"login:{index}") for index in range(8)] == [now + DAY] * 8

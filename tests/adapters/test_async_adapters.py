@@ -19,7 +19,8 @@ from services import postgres_schema, redis_prefix
 
 from lucia_wsgi.adapters import AsyncPostgresAdapter, AsyncRedisSessionAdapter, RedisSessionAdapter
 
-from .contract import AdapterContract
+from .contract import ACCOUNT_METHODS, AdapterContract
+from .test_postgres import _lucia_tables
 
 pytestmark = pytest.mark.services
 
@@ -60,7 +61,7 @@ class SyncView:
         if len(self._stores) == 1:
             return self._stores[0]
         users, sessions = self._stores
-        return sessions if "session" in name else users
+        return sessions if "session" in name or name in ACCOUNT_METHODS else users
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._owner(name), name)
@@ -86,6 +87,7 @@ def _close(loop: Loop, *stores: Any) -> None:
 class TestAsyncPostgresContract(AdapterContract):
     nul_error = psycopg.DataError
     unique_attributes = True
+    lucia_made = True
 
     def make_unique(self, adapter: SyncView, column: str) -> None:
         adapter.create_tables(user_attributes={"username": "TEXT", column: "TEXT UNIQUE"})
@@ -109,9 +111,18 @@ class TestAsyncPostgresContract(AdapterContract):
         yield SyncView(loop, other)
         _close(loop, other)
 
+    @pytest.fixture
+    def lucia_made_adapter(self, loop: Loop) -> Iterator[SyncView]:
+        with postgres_schema() as (dsn, schema):
+            _lucia_tables(dsn, schema)
+            store = AsyncPostgresAdapter(dsn, schema=schema, max_size=8)
+            yield SyncView(loop, store)
+            _close(loop, store)
+
 
 class TestAsyncRedisWithAsyncPostgresUsersContract(AdapterContract):
     stores_users = False
+    purges_accounts = False  # Redis expires throttles, tokens and codes itself
     nul_error = psycopg.DataError
 
     @pytest.fixture

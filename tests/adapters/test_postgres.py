@@ -387,6 +387,7 @@ def test_dead_sessions_go_in_batches_and_live_ones_stay(pg: PostgresAdapter) -> 
 class TestPostgresContract(AdapterContract):
     nul_error = psycopg.DataError  # text columns cannot hold NUL; psycopg refuses before sending
     unique_attributes = True
+    lucia_made = True
 
     def make_unique(self, adapter: PostgresAdapter, column: str) -> None:
         adapter.create_tables(user_attributes={"username": "TEXT", column: "TEXT UNIQUE"})
@@ -400,6 +401,14 @@ class TestPostgresContract(AdapterContract):
         other = PostgresAdapter(schema[0], schema=schema[1])
         yield other
         other.close()
+
+    @pytest.fixture
+    def lucia_made_adapter(self) -> Iterator[PostgresAdapter]:
+        with postgres_schema() as (dsn, name):
+            _lucia_tables(dsn, name)
+            adapter = PostgresAdapter(dsn, schema=name, max_size=8)
+            yield adapter
+            adapter.close()
 
 
 @pytest.mark.parametrize(("prepare", "expect_prepared"), [

@@ -15,9 +15,11 @@ from services import postgres_schema, redis_prefix
 
 from lucia_wsgi import Auth, LuciaError, lucia
 from lucia_wsgi.adapters import PostgresAdapter, RedisSessionAdapter, SQLiteAdapter
+from lucia_wsgi.adapters.base import CodeRow, TokenRow
+from lucia_wsgi.adapters.redis_store import EXPIRED_RETENTION
 from lucia_wsgi.session import SUPERSEDED_RETENTION, SessionRow
 
-from .contract import AdapterContract
+from .contract import ACCOUNT_METHODS, AdapterContract
 
 HOUR = 3_600_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -98,6 +100,43 @@ def test_a_session_already_dead_is_never_stored(store: RedisSessionAdapter) -> N
     store.set_session(dead("d"))
     assert store.get_session("d" * 40) is None
     assert store.get_sessions_by_user_id("u1") == []
+
+
+def test_a_throttle_key_expires_when_its_bucket_is_full_again(store: RedisSessionAdapter) -> None:
+    tat = now_ms() + 10 * 60_000
+    assert store.set_throttle("login:k", None, tat) is True
+    assert store.client.pexpiretime(store._throttle_prefix + "login:k") == tat
+    assert store.set_throttle("login:k", tat, tat + 60_000) is True
+    assert store.client.pexpiretime(store._throttle_prefix + "login:k") == tat + 60_000
+
+
+def test_tokens_and_codes_outlive_their_expiry_by_a_day_so_using_them_says_expired(
+    store: RedisSessionAdapter,
+) -> None:
+    expires = now_ms() + HOUR
+    token, code = TokenRow("t" * 64, "reset", "u1", expires), CodeRow("sign-in", "u1", "d" * 64, expires)
+    store.set_token(token)
+    store.set_code(code)
+    assert EXPIRED_RETENTION == 24 * HOUR
+    assert store.client.pexpiretime(store._token_prefix + token.id) == expires + EXPIRED_RETENTION
+    assert store.client.pexpiretime(store._code_key("sign-in", "u1")) == expires + EXPIRED_RETENTION
+    for index in (store._tokens_prefix + "u1", store._codes_prefix + "u1"):
+        assert store.client.pexpiretime(index) == expires + EXPIRED_RETENTION  # the index lives as long
+    assert store.count_code_attempt(code) is True  # counting keeps the key's expiry
+    assert store.client.pexpiretime(store._code_key("sign-in", "u1")) == expires + EXPIRED_RETENTION
+
+
+def test_used_and_deleted_tokens_and_codes_leave_the_users_indexes(store: RedisSessionAdapter) -> None:
+    expires = now_ms() + HOUR
+    for char in "ab":
+        store.set_token(TokenRow(char * 64, "reset", "u1", expires))
+    store.set_code(CodeRow("sign-in", "u1", "d" * 64, expires))
+    store.pop_token("a" * 64)
+    assert store.client.smembers(store._tokens_prefix + "u1") == {b"b" * 64}
+    assert store.delete_code(CodeRow("sign-in", "u1", "d" * 64, expires)) is True
+    store.delete_tokens("u1")
+    remaining = list(store.client.scan_iter(match=store.prefix + "*", count=1000))
+    assert remaining == []
 
 
 # reads and writes
@@ -239,13 +278,14 @@ def test_split_stores_sign_in_validate_and_sign_out(split_auth: Auth, store: Red
 
 
 class SplitStore:
-    """Users from a SQL adapter, sessions from Redis: the pairing as the contract sees it."""
+    """Users from a SQL adapter, sessions (and throttles, tokens, codes) from Redis: the pairing
+    as the contract sees it, and as ``Auth`` uses it."""
 
     def __init__(self, users: PostgresAdapter, sessions: RedisSessionAdapter) -> None:
         self.users, self.sessions = users, sessions
 
     def __getattr__(self, name: str) -> Any:
-        owner = self.sessions if "session" in name else self.users
+        owner = self.sessions if "session" in name or name in ACCOUNT_METHODS else self.users
         return getattr(owner, name)
 
     def close(self) -> None:
@@ -255,6 +295,7 @@ class SplitStore:
 
 class TestRedisWithPostgresUsersContract(AdapterContract):
     stores_users = False
+    purges_accounts = False  # Redis expires throttles, tokens and codes itself
     nul_error = psycopg.DataError  # the PostgreSQL user store's limit; Redis keeps NUL
 
     @pytest.fixture

@@ -39,6 +39,7 @@ def store(path: Path) -> Iterator[SQLiteAdapter]:
 
 class TestSQLiteAdapter(AdapterContract):
     unique_attributes = True
+    lucia_made = True
 
     def make_unique(self, adapter: SQLiteAdapter, column: str) -> None:
         # SQLite cannot ADD COLUMN ... UNIQUE: a unique index does the same.
@@ -58,6 +59,15 @@ class TestSQLiteAdapter(AdapterContract):
     @pytest.fixture
     def thread_done(self) -> Callable[[Any], None]:
         return lambda adapter: adapter.close()
+
+    @pytest.fixture
+    def lucia_made_adapter(self, tmp_path: Path) -> Iterator[SQLiteAdapter]:
+        conn = sqlite3.connect(tmp_path / "lucia.db")
+        conn.executescript(LUCIA_SCHEMA)
+        conn.close()
+        adapter = SQLiteAdapter(tmp_path / "lucia.db")
+        yield adapter
+        adapter.close()
 
 
 class TestSQLiteMemoryAdapter(AdapterContract):
