@@ -13,15 +13,15 @@ import os
 import re
 import secrets
 import sqlite3
-import threading
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import LuciaError
 from ..session import SUPERSEDED_RETENTION, SessionRow
-from .base import SESSION_COLUMNS, CodeRow, TokenRow, UserRow, check_column_type, check_user_values, new_user_id
+from .base import SESSION_COLUMNS, UserRow, check_column_type, check_user_values, new_user_id
+from .sqlite_accounts import ACCOUNT_SCHEMA, SQLiteAccounts
+from .sqlite_threads import MEMDB_VFS, ThreadConnections, keep_alive
 
 __all__ = ["SQLiteAdapter"]
 
@@ -39,18 +39,6 @@ def _schema(user_attributes: Mapping[str, str]) -> list[str]:
         'user_id TEXT NOT NULL REFERENCES "user"(id), expires INTEGER NOT NULL, idle_expires INTEGER NOT NULL)',
         'CREATE INDEX IF NOT EXISTS session_user_id ON "session"(user_id)',
     ]
-
-
-# Throttles, one-time tokens and codes (ours: a Lucia app never reads them).
-_ACCOUNT_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS lucia_throttle (key TEXT PRIMARY KEY, tat INTEGER NOT NULL)",
-    'CREATE TABLE IF NOT EXISTS lucia_token (id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL '
-    'REFERENCES "user"(id) ON DELETE CASCADE, expires INTEGER NOT NULL, bound TEXT)',
-    "CREATE INDEX IF NOT EXISTS lucia_token_user_id ON lucia_token(user_id)",
-    'CREATE TABLE IF NOT EXISTS lucia_code (kind TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES "user"(id) '
-    "ON DELETE CASCADE, digest TEXT NOT NULL, expires INTEGER NOT NULL, attempts INTEGER NOT NULL, "
-    "PRIMARY KEY (kind, user_id))",
-)
 
 
 class _SessionSQL:
@@ -85,64 +73,7 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-# This process's id, kept current across fork() without a system call per use.
-_pid = os.getpid()
-
-
-def _after_fork() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
-
-#: Connections a forked child inherited, detached: referenced until the child
-#: exits, never closed by us. Closing one in the child is what SQLite warns
-#: against (it may release or checkpoint what the parent's open handle owns).
-_INHERITED: list[sqlite3.Connection] = []
-
-#: Every connection a _CloseWithThread will close (see its __init__).
-_OPEN: set[sqlite3.Connection] = set()
-
-
-class _CloseWithThread:
-    """Held in thread-local storage: closes the thread's connection when the
-    thread (or the adapter) goes away, instead of leaving it to the collector.
-    In a forked child it detaches the parent's connection instead."""
-
-    __slots__ = ("conn", "pid")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.pid = _pid
-        # Reachable from here until __del__ runs, so an adapter collected as
-        # cyclic garbage never has its connection finalized first (which warns
-        # "unclosed database" on Python 3.13+).
-        _OPEN.add(conn)
-
-    def __del__(self) -> None:
-        _OPEN.discard(self.conn)
-        # os.getpid(), not _pid: a child drops the parent's other threads'
-        # thread-local data before the after-fork hooks run.
-        if self.pid == os.getpid():
-            self.conn.close()
-        else:
-            _INHERITED.append(self.conn)
-
-
-#: SQLite's VFS for named in-memory databases that several connections share.
-_MEMDB_VFS = "memdb"
-
-
-def _close_unless_inherited(conn: sqlite3.Connection, pid: int) -> None:
-    if pid == os.getpid():
-        conn.close()
-    else:
-        _INHERITED.append(conn)
-
-
-class SQLiteAdapter:
+class SQLiteAdapter(SQLiteAccounts):
     """Users and sessions in one SQLite file, or in memory with ``":memory:"``.
 
     >>> adapter = SQLiteAdapter("app.db")
@@ -170,11 +101,11 @@ class SQLiteAdapter:
         path = os.fspath(path)
         self._memory = path == ":memory:"
         if self._memory:
-            path = f"file:/lucia_wsgi_memory_{secrets.token_hex(8)}?vfs={_MEMDB_VFS}"
+            path = f"file:/lucia_wsgi_memory_{secrets.token_hex(8)}?vfs={MEMDB_VFS}"
         self._uri = path.startswith("file:")
         self.path = path if self._uri or path == "" else os.path.abspath(path)
         self._timeout = timeout
-        self._local = threading.local()
+        self._threads = ThreadConnections(self._connect)
         self._columns: frozenset[str] | None = None
         self._session_sql: _SessionSQL | None = None
         self._joint_names: dict[int, tuple[str, ...]] = {}
@@ -188,7 +119,7 @@ class SQLiteAdapter:
                     "Use MemoryAdapter() (lucia_wsgi.adapters) or an SQLite file instead"
                 ) from None
             # The database lives while a connection to it is open: this one.
-            weakref.finalize(self, _close_unless_inherited, keeper, _pid)
+            keep_alive(self, keeper)
 
     # connections
 
@@ -204,11 +135,7 @@ class SQLiteAdapter:
     @property
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use, and again in a forked child."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.closer.pid != _pid:
-            conn = self._local.conn = self._connect()
-            self._local.closer = _CloseWithThread(conn)  # the one it replaces detaches the parent's
-        return conn
+        return self._threads.get()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end).
@@ -216,10 +143,7 @@ class SQLiteAdapter:
         In a forked child, the connection inherited from the parent is
         detached, not closed.
         """
-        closer: _CloseWithThread | None = getattr(self._local, "closer", None)
-        self._local.conn = self._local.closer = None
-        if closer is not None and closer.pid == _pid:
-            closer.conn.close()
+        self._threads.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -256,7 +180,7 @@ class SQLiteAdapter:
                 if name not in existing:  # nullable: a Lucia app's INSERTs and reads are unaffected
                     conn.execute(f'ALTER TABLE "session" ADD COLUMN {name} {kind}')
             conn.execute('CREATE INDEX IF NOT EXISTS session_idle_expires ON "session"(idle_expires)')
-            for statement in _ACCOUNT_SCHEMA:
+            for statement in ACCOUNT_SCHEMA:
                 conn.execute(statement)
         self._columns = None
         self._session_sql = None
@@ -416,76 +340,6 @@ class SQLiteAdapter:
         except sqlite3.IntegrityError:
             return False  # the new id is taken: moved already
         return bool(changed == 1)
-
-    # throttles, tokens, codes (tables made on first use in a database a Lucia app made)
-
-    def _account(self, statement: str, params: tuple[Any, ...] = (), *, fetch: bool = False) -> Any:
-        """Run an account statement (its tables created first if this database lacks them)."""
-        for attempt in (1, 2):
-            try:
-                cursor = self.connection.execute(statement, params)
-                return cursor.fetchone() if fetch else cursor.rowcount
-            except sqlite3.OperationalError as error:
-                if attempt == 2 or "no such table: lucia_" not in str(error):
-                    raise
-                with self._transaction() as conn:
-                    for schema in _ACCOUNT_SCHEMA:
-                        conn.execute(schema)
-            except sqlite3.IntegrityError as error:
-                raise LuciaError("AUTH_INVALID_USER_ID") if "FOREIGN KEY" in str(error) else error from None
-        raise AssertionError("unreachable")
-
-    def get_throttle(self, key: str) -> int | None:
-        row = self._account("SELECT tat FROM lucia_throttle WHERE key = ?", (key,), fetch=True)
-        return None if row is None else int(row[0])
-
-    def set_throttle(self, key: str, expected: int | None, tat: int) -> bool:
-        if expected is None:
-            return bool(self._account("INSERT OR IGNORE INTO lucia_throttle (key, tat) VALUES (?, ?)", (key, tat)))
-        return bool(self._account("UPDATE lucia_throttle SET tat = ? WHERE key = ? AND tat = ?", (tat, key, expected)))
-
-    def set_token(self, row: TokenRow) -> None:
-        self._account("INSERT INTO lucia_token (id, kind, user_id, expires, bound) VALUES (?, ?, ?, ?, ?)",
-                      tuple(row))
-
-    def pop_token(self, token_id: str) -> TokenRow | None:
-        self._account("SELECT 1 FROM lucia_token LIMIT 0")  # the table exists
-        with self._transaction() as conn:
-            row = conn.execute("SELECT id, kind, user_id, expires, bound FROM lucia_token WHERE id = ?",
-                               (token_id,)).fetchone()
-            if row is not None:
-                conn.execute("DELETE FROM lucia_token WHERE id = ?", (token_id,))
-        return None if row is None else TokenRow(*row)
-
-    def delete_tokens(self, user_id: str, kind: str | None = None) -> None:
-        self._account("DELETE FROM lucia_token WHERE user_id = ?1 AND (?2 IS NULL OR kind = ?2)", (user_id, kind))
-
-    def set_code(self, row: CodeRow) -> None:
-        self._account("INSERT INTO lucia_code (kind, user_id, digest, expires, attempts) VALUES (?, ?, ?, ?, ?) "
-                      "ON CONFLICT (kind, user_id) DO UPDATE SET digest = excluded.digest, "
-                      "expires = excluded.expires, attempts = excluded.attempts", tuple(row))
-
-    def get_code(self, kind: str, user_id: str) -> CodeRow | None:
-        row = self._account("SELECT kind, user_id, digest, expires, attempts FROM lucia_code "
-                            "WHERE kind = ? AND user_id = ?", (kind, user_id), fetch=True)
-        return None if row is None else CodeRow(*row)
-
-    def count_code_attempt(self, row: CodeRow) -> bool:
-        return self._account("UPDATE lucia_code SET attempts = attempts + 1 WHERE kind = ? AND user_id = ? "
-                             "AND digest = ? AND attempts = ?", (row.kind, row.user_id, row.digest,
-                                                                 row.attempts)) == 1
-
-    def delete_code(self, row: CodeRow) -> bool:
-        return self._account("DELETE FROM lucia_code WHERE kind = ? AND user_id = ? AND digest = ?",
-                             (row.kind, row.user_id, row.digest)) == 1
-
-    def delete_codes(self, user_id: str, kind: str | None = None) -> None:
-        self._account("DELETE FROM lucia_code WHERE user_id = ?1 AND (?2 IS NULL OR kind = ?2)", (user_id, kind))
-
-    def delete_expired(self, now: int) -> int:
-        """Delete full throttle buckets and tokens and codes expired at ``now``; returns how many."""
-        return sum(self._account(f"DELETE FROM {table} WHERE {column} < ?", (now,)) for table, column in
-                   (("lucia_throttle", "tat"), ("lucia_token", "expires"), ("lucia_code", "expires")))
 
     # maintenance
 

@@ -16,7 +16,7 @@ from services import postgres_schema, redis_prefix
 from lucia_wsgi import Auth, LuciaError, lucia
 from lucia_wsgi.adapters import PostgresAdapter, RedisSessionAdapter, SQLiteAdapter
 from lucia_wsgi.adapters.base import CodeRow, TokenRow
-from lucia_wsgi.adapters.redis_store import EXPIRED_RETENTION
+from lucia_wsgi.adapters.redis_accounts import EXPIRED_RETENTION
 from lucia_wsgi.session import SUPERSEDED_RETENTION, SessionRow
 
 from .contract import ACCOUNT_METHODS, AdapterContract

@@ -340,7 +340,7 @@ def test_a_memory_database_is_freed_with_its_adapter() -> None:
 def test_memory_without_the_memdb_vfs_is_refused_pointing_to_memory_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     from lucia_wsgi.adapters import sqlite as sqlite_module
 
-    monkeypatch.setattr(sqlite_module, "_MEMDB_VFS", "no_such_vfs")
+    monkeypatch.setattr(sqlite_module, "MEMDB_VFS", "no_such_vfs")
     with pytest.raises(ValueError, match=r"memdb VFS.*MemoryAdapter\(\)"):
         SQLiteAdapter(":memory:")
 
