@@ -34,6 +34,8 @@ from http.cookies import SimpleCookie
 from os import PathLike
 from typing import Any, NamedTuple
 
+from lucia_wsgi.adapters.sqlite_threads import CloseWithThread
+
 from .apps import COOKIE_NAME, Environ, StartResponse, respond, split_cookie
 
 __all__ = ["COLUMNS", "SESSION_AND_USER", "SESSION_BY_ID", "ROTATE", "EXTEND", "VARY", "Periods", "WRITES", "connect",
@@ -116,7 +118,9 @@ def make_pk_floor(path: str | PathLike[str], parse: str = "simplecookie") -> App
 
 
 def _open(local: threading.local, path: str | PathLike[str]) -> sqlite3.Connection:
+    """This thread's connection, closed when the thread (or the floor app) goes away."""
     conn = local.conn = connect(path)
+    local.closer = CloseWithThread(conn)
     return conn
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lucia_wsgi.adapters.sqlite_threads import CloseWithThread
+
 from .apps import respond
 from .cases import expect_body, per_header, signed_in, skipped
 from .harness import Case, Environ, Skip, base_environ, call
@@ -53,6 +55,7 @@ def flask_login_cases(db_path: Path, uid: str) -> list[Case] | list[Skip]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = sqlite3.connect(db_path, check_same_thread=False)
+            local.closer = CloseWithThread(conn)
         row = conn.execute(_USER_BY_ID, (user_id,)).fetchone()
         return None if row is None else BenchUser(*row)
 

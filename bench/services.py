@@ -35,6 +35,7 @@ from typing import Any
 
 from lucia_wsgi.adapters.base import SESSION_COLUMNS
 from lucia_wsgi.adapters.sqlite import SQLiteAdapter
+from lucia_wsgi.adapters.sqlite_threads import CloseWithThread
 from lucia_wsgi.session import SessionRow
 
 from . import dbs
@@ -95,6 +96,7 @@ def postgres_floor(psycopg: Any, url: str = POSTGRES_URL, schema: str = SCHEMA) 
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = psycopg.connect(url, autocommit=True)
+            local.closer = CloseWithThread(conn)
         session_id = split_cookie(environ.get("HTTP_COOKIE", ""))
         row = conn.execute(query, (session_id,), prepare=True).fetchone() if session_id else None
         if row is None or row[3] < now_ms():

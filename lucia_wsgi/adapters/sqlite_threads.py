@@ -13,8 +13,9 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["MEMDB_VFS", "ThreadConnections", "keep_alive"]
+__all__ = ["MEMDB_VFS", "Closable", "CloseWithThread", "ThreadConnections", "keep_alive"]
 
 # This process's id, kept current across fork() without a system call per use.
 _pid = os.getpid()
@@ -28,23 +29,30 @@ def _after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
+class Closable(Protocol):
+    """A connection: ``sqlite3``'s, or any other driver's with a ``close()``."""
+
+    def close(self) -> None: ...
+
+
 #: Connections a forked child inherited, detached: referenced until the child
 #: exits, never closed by us. Closing one in the child is what SQLite warns
 #: against (it may release or checkpoint what the parent's open handle owns).
-_INHERITED: list[sqlite3.Connection] = []
+_INHERITED: list[Closable] = []
 
-#: Every connection a _CloseWithThread will close (see its __init__).
-_OPEN: set[sqlite3.Connection] = set()
+#: Every connection a CloseWithThread will close (see its __init__).
+_OPEN: set[Closable] = set()
 
 
-class _CloseWithThread:
+class CloseWithThread:
     """Held in thread-local storage: closes the thread's connection when the
     thread (or the adapter) goes away, instead of leaving it to the collector.
-    In a forked child it detaches the parent's connection instead."""
+    In a forked child it detaches the parent's connection instead. Any
+    driver's connection will do (the benchmark's PostgreSQL floor uses it)."""
 
     __slots__ = ("conn", "pid")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Closable) -> None:
         self.conn = conn
         self.pid = _pid
         # Reachable from here until __del__ runs, so an adapter collected as
@@ -84,12 +92,12 @@ class ThreadConnections:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.closer.pid != _pid:
             conn = self._local.conn = self._connect()
-            self._local.closer = _CloseWithThread(conn)  # the one it replaces detaches the parent's
+            self._local.closer = CloseWithThread(conn)  # the one it replaces detaches the parent's
         return conn
 
     def close(self) -> None:
         """Close this thread's connection; in a forked child, detach the inherited one instead."""
-        closer: _CloseWithThread | None = getattr(self._local, "closer", None)
+        closer: CloseWithThread | None = getattr(self._local, "closer", None)
         self._local.conn = self._local.closer = None
         if closer is not None and closer.pid == _pid:
             closer.conn.close()
