@@ -22,7 +22,7 @@ from .config import Config, build_config, duration_ms, parse_bucket
 from .cookies import Cookie, read_cookie, session_cookies
 from .csrf import is_request_allowed
 from .errors import LuciaError
-from .flow import AsyncFlowOwner, AsyncRunner, Flow
+from .flow import AsyncFlowOwner, AsyncRunner, Flow, run
 from .onetime import CodeKind, Throttle, TokenKind
 from .session import Session
 from .session_api import GeneratedSessionId, SessionFlows
@@ -59,6 +59,8 @@ class Auth(UserFlows, SessionFlows):
         self._async_stores = [store for store in {id(s): s for s in (self._users, self._sessions)}.values()
                               if _is_async_store(store)]
         self._aio: AsyncAuth | None = None
+        if not self._async_stores:  # the hot path: run flows directly, no refusal to check
+            self._run_flow = run  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<Auth env={self.config.env} users={self._users!r} sessions={self._sessions!r}>"

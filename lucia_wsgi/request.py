@@ -83,7 +83,8 @@ class RequestAuth:
         if outcome.cookie is not CookieAction.KEEP:
             self._queue(outcome.session if outcome.cookie is CookieAction.SET else None)
         session, user = outcome.session, outcome.user
-        result = ANONYMOUS if session is None or user is None else SessionUser(session, self.auth._transform(user))
+        result = (ANONYMOUS if session is None or user is None  # (tuple.__new__: see SessionFlows._validate)
+                  else tuple.__new__(SessionUser, (session, self.auth._transform(user))))
         self._result = result
         return result
 

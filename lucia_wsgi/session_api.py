@@ -58,6 +58,7 @@ class Validated(NamedTuple):
 
 
 _INVALID = Validated(None, None, CookieAction.CLEAR)
+_KEEP = CookieAction.KEEP
 _SUPERSEDED = Validated(None, None, CookieAction.KEEP)
 
 
@@ -141,7 +142,8 @@ class SessionFlows(AuthState):
         if (row is not None and not force and (user is not None or not with_user)
                 and decide_validation(row, now) is Validation.USE):
             # The common case: an active session, answered as it is.
-            return Validated(Session.from_row(row, "active", session_id=session_id), user, CookieAction.KEEP)
+            # tuple.__new__: a NamedTuple's own constructor is a Python-level call.
+            return tuple.__new__(Validated, (Session.from_row(row, "active", session_id=session_id), user, _KEEP))
         first = row
         outcome: Validated | None = None
         for _ in range(_MAX_ATTEMPTS):

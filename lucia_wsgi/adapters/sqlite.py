@@ -262,14 +262,16 @@ class SQLiteAdapter(SQLiteAccounts):
     def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
         # The hot path of every signed-in request: one query, the user's column
         # names read once per width of the row (a column added changes it).
-        cursor = self.connection.execute((self._session_sql or self._sql).joint, (session_id,))
+        cursor = self._threads.get().execute((self._session_sql or self._sql).joint, (session_id,))
         row = cursor.fetchone()
         if row is None:
             return None
         names = self._joint_names.get(len(row))
         if names is None:
             names = self._joint_names[len(row)] = tuple(column[0] for column in cursor.description[_WIDTH:])
-        return SessionRow._make(row[:_WIDTH]), dict(zip(names, row[_WIDTH:], strict=True))
+        # tuple.__new__: SessionRow._make without its Python-level length check (the query
+        # selects exactly its columns).
+        return tuple.__new__(SessionRow, row[:_WIDTH]), dict(zip(names, row[_WIDTH:], strict=True))
 
     def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
         rows = self.connection.execute(self._sql.of_user, (user_id,)).fetchall()
