@@ -564,3 +564,24 @@ def test_only_keeps_the_floors_of_floors() -> None:
     kept = [row.key for row in _select(rows, "renewal")]
     assert kept == ["floor/alone", "floor.write.rotate/alone", "lucia.renewal.rotate/alone"]
     assert _select(rows, None) == rows
+
+
+def test_floor_connections_close_with_their_threads(small_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Left to the collector, an open sqlite3 connection warns "unclosed database"
+    # (Python 3.13+) in whichever later test the collection lands.
+    opened: list[sqlite3.Connection] = []
+    connect = floors.connect
+
+    def recording(path: Any) -> sqlite3.Connection:
+        conn = connect(path)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(floors, "connect", recording)
+    app = floors.make_read_floor(small_db)
+    environ = base_environ(cookie=cookie_header("alone", COOKIE_NAME, dbs.session_id(1)))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(call, app, environ).result()[0] == "200 OK"
+    assert len(opened) == 1
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        opened[0].execute("SELECT 1")
