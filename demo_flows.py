@@ -2,7 +2,9 @@
 
 :class:`AccountFlows` holds the throttles, token and code kinds and the
 outbox, and the handlers of those pages; ``demo_app.DemoApp`` adds the rest.
-The numbers, and why, are in README's "Demo" section.
+Pages are coroutines, one copy for both shells (see ``demo_visit.py``): the
+store calls they await are ``self.aio``'s. The numbers, and why, are in
+README's "Demo" section.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from webob import Request, Response
+from webob import Response
 
 from demo_forms import CODE, USERNAME, BadRequest, read_form, read_query, valid_email
 from demo_mail import Outbox, code_mail, reset_mail, verify_mail
@@ -36,7 +38,8 @@ from demo_pages import (
     redirect,
     reset_form,
 )
-from lucia_wsgi import AuthRequest, LuciaError
+from demo_visit import Aio, Visit
+from lucia_wsgi import LuciaError
 from lucia_wsgi.passwords import encode_password
 
 if TYPE_CHECKING:
@@ -61,8 +64,13 @@ class AccountFlows:
     ``mail`` delivers every message, through :attr:`outbox` (off the request);
     links in it start with ``base_url``, never with the request's Host header,
     which a client chooses (a reset link pointing at an attacker's host would
-    hand them the token).
+    hand them the token). The outbox's jobs run on its own thread and call
+    the synchronous objects; pages await :attr:`aio` (``asgi``: the ASGI
+    shell's, see :class:`~demo_visit.Aio`).
     """
+
+    #: Whether the pages are served by the ASGI shell (``demo_app.AsgiDemo``).
+    asgi = False
 
     def __init__(self, auth: Auth, adapter: SQLiteAdapter, mail: MailSender, base_url: str) -> None:
         self.auth, self.adapter, self.mail = auth, adapter, mail
@@ -74,6 +82,8 @@ class AccountFlows:
         self.verify_tokens = auth.tokens("verify-email", expires_in=VERIFY_EXPIRES)
         self.reset_tokens = auth.tokens("reset-password", expires_in=RESET_EXPIRES)
         self.codes = auth.codes("sign-in", expires_in=CODE_EXPIRES, length=CODE_LENGTH)
+        self.aio = Aio(auth, verify_tokens=self.verify_tokens, reset_tokens=self.reset_tokens, codes=self.codes,
+                       asgi=self.asgi)
 
     def close(self) -> None:
         """Finish the queued mail, then close this thread's database connection."""
@@ -91,9 +101,9 @@ class AccountFlows:
             'SELECT id FROM "user" WHERE email = ? AND email_verified >= ?', (email, int(verified))).fetchone()
         return None if row is None else self.auth.get_user(row[0])
 
-    def send_verification(self, user: Any) -> None:
+    async def send_verification(self, user: Any) -> None:
         """Issue a link verifying the user's address (throttled per user) and queue its mail."""
-        token = self.verify_tokens.issue(user["user_id"], bound_to=user["email"])
+        token = await self.aio.verify_tokens.issue(user["user_id"], bound_to=user["email"])
         link = self._link("/verify-email", token=token, email=user["email"])
         subject, text = verify_mail(user["username"], user["email"], link, VERIFY_EXPIRES)
         self.outbox.put(lambda: self.mail(user["email"], subject, text))
@@ -129,46 +139,46 @@ class AccountFlows:
 
     # email verification
 
-    def verify_email(self, request: Request, auth_request: AuthRequest) -> Response:
-        link = read_query(request, ("token", "email"))
-        signed_in = auth_request.validate() is not None
+    async def verify_email(self, visit: Visit) -> Response:
+        link = read_query(visit, ("token", "email"))
+        signed_in = await visit.lucia.validate() is not None
         try:
-            user_id = self.verify_tokens.consume(link["token"], bound_to=link["email"])
+            user_id = await self.aio.verify_tokens.consume(link["token"], bound_to=link["email"])
         except LuciaError as error:
             if error.code not in _LINK_ERRORS:
                 raise
             return page("Link not valid", paragraphs(LINK_GONE, "Log in and ask for a new one on your profile."),
                         status=400, signed_in=signed_in)
-        user = self.auth.get_user(user_id)
+        user = await self.aio.auth.get_user(user_id)
         if user["email"] != link["email"]:
             return page("Link not valid", paragraphs("This link is for an address your account no longer uses."),
                         status=400, signed_in=signed_in)
-        self.auth.update_user_attributes(user_id, {"email_verified": 1})
+        await self.aio.auth.update_user_attributes(user_id, {"email_verified": 1})
         return page("Email address confirmed", f"<p id=confirmed>{escape(link['email'])} is confirmed.</p>"
                     '<p><a href="/profile">Your profile</a></p>', signed_in=signed_in)
 
-    def resend_verification(self, request: Request, auth_request: AuthRequest) -> Response:
-        read_form(request, ())
-        session, user = auth_request.validate_user()
+    async def resend_verification(self, visit: Visit) -> Response:
+        read_form(visit, ())
+        session, user = await visit.lucia.validate_user()
         if session is None:
             return redirect("/login")
         if not user["email"] or user["email_verified"]:
             return redirect("/profile")
-        self.send_verification(user)  # an empty bucket: AUTH_TOO_MANY_ATTEMPTS, the 429 page
+        await self.send_verification(user)  # an empty bucket: AUTH_TOO_MANY_ATTEMPTS, the 429 page
         return page("Check your mail", paragraphs(f"We sent a new link to {user['email']}."), signed_in=True)
 
     # forgotten passwords
 
-    def forgot_page(self, request: Request, auth_request: AuthRequest) -> Response:
+    async def forgot_page(self, visit: Visit) -> Response:
         return page("Forgot your password?", forgot_form())
 
-    def forgot(self, request: Request, auth_request: AuthRequest) -> Response:
-        text = read_form(request, ("account",))["account"]
+    async def forgot(self, visit: Visit) -> Response:
+        text = read_form(visit, ("account",))["account"]
         account = valid_email(text) or (text if USERNAME.match(text) else None)
         if account is None:  # decided by the text alone, never by the accounts
             body = error_list([f"Enter your email address, or your username ({USERNAME_RULE})."])
             return page("Forgot your password?", body + forgot_form(text), status=400)
-        auth_request.throttle_client(self.mail_ip)
+        await visit.lucia.throttle_client(self.mail_ip)
         # The same answer and the same work whether or not the account exists:
         # the look-up, the link and the mail all happen in the outbox.
         self.outbox.put(lambda: self._mail_reset_link(account))
@@ -176,11 +186,11 @@ class AccountFlows:
             "If an account has that email address or username, we have mailed it a link to choose a new "
             f"password. The link works once, for {RESET_EXPIRES // timedelta(minutes=1)} minutes."))
 
-    def reset_page(self, request: Request, auth_request: AuthRequest) -> Response:
-        return page("Choose a new password", reset_form(read_query(request, ("token",))["token"]))
+    async def reset_page(self, visit: Visit) -> Response:
+        return page("Choose a new password", reset_form(read_query(visit, ("token",))["token"]))
 
-    def reset(self, request: Request, auth_request: AuthRequest) -> Response:
-        form = read_form(request, ("token", "password"))
+    async def reset(self, visit: Visit) -> Response:
+        form = read_form(visit, ("token", "password"))
         password = form["password"]
         try:  # every rule before the token is used up: a refused password leaves the link working
             if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
@@ -190,48 +200,48 @@ class AccountFlows:
             body = error_list([f"Password: {PASSWORD_RULE}."]) + reset_form(form["token"])
             return page("Choose a new password", body, status=400)
         try:
-            user_id = self.reset_tokens.consume(form["token"])
+            user_id = await self.aio.reset_tokens.consume(form["token"])
         except LuciaError as error:
             if error.code not in _LINK_ERRORS:
                 raise
             return page("Link not valid", paragraphs(LINK_GONE)
                         + '<p><a href="/forgot-password">Ask for a new link</a></p>', status=400)
-        self.auth.update_user_password(user_id, password)  # ends every session of the user
-        self.reset_tokens.revoke_all(user_id)  # and any other link still in a mailbox
-        auth_request.sign_in(user_id)
+        await self.aio.auth.update_user_password(user_id, password)  # ends every session of the user
+        await self.aio.reset_tokens.revoke_all(user_id)  # and any other link still in a mailbox
+        await visit.lucia.sign_in(user_id)
         return redirect("/profile")
 
     # sign-in codes
 
-    def code_request_page(self, request: Request, auth_request: AuthRequest) -> Response:
+    async def code_request_page(self, visit: Visit) -> Response:
         return page("Email me a sign-in code", code_request_form())
 
-    def code_request(self, request: Request, auth_request: AuthRequest) -> Response:
-        text = read_form(request, ("email",))["email"]
+    async def code_request(self, visit: Visit) -> Response:
+        text = read_form(visit, ("email",))["email"]
         email = valid_email(text)
         if email is None:
             body = error_list([f"Email address: {EMAIL_RULE}."]) + code_request_form(text)
             return page("Email me a sign-in code", body, status=400)
-        auth_request.throttle_client(self.mail_ip)
+        await visit.lucia.throttle_client(self.mail_ip)
         self.outbox.put(lambda: self._mail_code(email))  # the same answer and work, account or not
         return page("Enter your code", paragraphs(
             f"If {email} is the verified address of an account, we have mailed it a sign-in code. "
             f"It works once, for {CODE_EXPIRES // timedelta(minutes=1)} minutes.") + code_form(email))
 
-    def code_sign_in(self, request: Request, auth_request: AuthRequest) -> Response:
-        form = read_form(request, ("email", "code"))
+    async def code_sign_in(self, visit: Visit) -> Response:
+        form = read_form(visit, ("email", "code"))
         email = valid_email(form["email"])
         if email is None:
             raise BadRequest("the email field is not an address")
-        auth_request.throttle_client(self.login_ip)
+        await visit.lucia.throttle_client(self.login_ip)
         code = form["code"].strip()
         if not CODE.match(code):
             return page("Enter your code", error_list([f"Code: {CODE_RULE}."]) + code_form(email), status=400)
-        user = self.user_by_email(email, verified=True)
+        user = await self.aio.run(self.user_by_email, email, verified=True)
         try:
             if user is None:
                 raise LuciaError("AUTH_INVALID_TOKEN")  # answered as a wrong guess
-            self.codes.consume(user["user_id"], code)
+            await self.aio.codes.consume(user["user_id"], code)
         except LuciaError as error:
             if error.code == "AUTH_INVALID_TOKEN":
                 return page("Enter your code", error_list([CODE_WRONG]) + code_form(email), status=400)
@@ -240,5 +250,5 @@ class AccountFlows:
             if ended is None:
                 raise
             return page("Request a new code", error_list([ended]) + new_code_form(email), status=400)
-        auth_request.sign_in(user["user_id"])
+        await visit.lucia.sign_in(user["user_id"])
         return redirect("/profile")

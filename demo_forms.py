@@ -1,17 +1,22 @@
 """What ``demo_app.py`` accepts as input: urlencoded forms and links, usernames, addresses, codes.
 
 Anything else is a :class:`BadRequest` (a 400 page), never an exception
-further up.
+further up. The shells read a request's body (:func:`form_length` bytes,
+at most :data:`MAX_FORM_BYTES`) into :class:`~demo_visit.Visit`; the rest
+is decided here, once for both.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from webob import Request
-
 from demo_pages import CODE_LENGTH
+
+if TYPE_CHECKING:
+    from demo_visit import Visit
 
 USERNAME = re.compile(r"[a-z0-9_-]{3,31}\Z")
 # ASCII dot-atom addresses with a dotted domain, compared in lower case: a
@@ -46,22 +51,31 @@ def _fields(raw: str, names: tuple[str, ...]) -> dict[str, str]:
     return fields
 
 
-def read_form(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+def form_length(environ: Mapping[str, Any]) -> int | None:
+    """How many body bytes a shell reads for a request: its ``Content-Length``, or ``None`` (read
+    nothing) when that is missing, malformed or over :data:`MAX_FORM_BYTES`."""
+    text = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    length = int(text)
+    return length if length <= MAX_FORM_BYTES else None
+
+
+def read_form(visit: Visit, names: tuple[str, ...]) -> dict[str, str]:
     """The named fields of an urlencoded form body, each exactly once; else :class:`BadRequest`."""
-    if request.content_type != "application/x-www-form-urlencoded":
+    if visit.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form")
-    length = request.content_length
-    if length is None or length > MAX_FORM_BYTES:
+    body = visit.body
+    if body is None:
         raise BadRequest("the form is missing or too large")
-    body = request.environ["wsgi.input"].read(length)
     if not body.isascii():  # raw bytes: a browser percent-encodes everything beyond ASCII
         raise BadRequest("the form is not valid UTF-8")
     return _fields(body.decode("ascii"), names)
 
 
-def read_query(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+def read_query(visit: Visit, names: tuple[str, ...]) -> dict[str, str]:
     """The named fields of the query string (a mailed link's), as :func:`read_form` reads a body."""
-    raw = str(request.environ.get("QUERY_STRING", ""))
+    raw = str(visit.environ.get("QUERY_STRING", ""))
     if len(raw) > MAX_QUERY_BYTES or not raw.isascii():
         raise BadRequest("the link is malformed")
     return _fields(raw, names)

@@ -38,7 +38,7 @@ setup(
         "postgres": ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"],
         "redis": ["redis>=5"],
         "bcrypt": ["bcrypt>=4"],
-        "demo": ["waitress>=2.1"],
+        "demo": ["waitress>=2.1", "uvicorn>=0.29"],  # uvicorn: demo_app.py --asgi
         "flask": ["Flask>=2.3"],
         "django": ["Django>=4.2"],
         # An ASGI server for LuciaASGIMiddleware apps (the middleware itself needs nothing).

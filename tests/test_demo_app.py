@@ -1,5 +1,9 @@
 """The demo application, driven through WebTest (no server): sign-up, log-in, profile, devices.
 
+Every test taking ``demo`` (or ``app``, ``middleware``) runs on both shells,
+WSGI and ASGI (``demo_support.AsgiForWebTest``); ``test_demo_asgi.py`` has
+what only the ASGI shell needs.
+
 The account flows (email verification, password reset, sign-in codes,
 throttles) are in ``test_demo_flows.py``.
 """
@@ -14,15 +18,16 @@ from wsgiref.validate import validator
 
 import pytest
 import webtest
-from demo_support import FORM, ORIGIN, Demo, build, sign_up
+from demo_support import DEMO_SHELLS, FORM, ORIGIN, Demo, build, sign_up
 
 import demo_app
 import demo_pages
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    demo = build(tmp_path / "demo.db")
+@pytest.fixture(params=DEMO_SHELLS)
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The demo on each shell in turn: WSGI, then ASGI (driven through ``AsgiForWebTest``)."""
+    demo = build(tmp_path / "demo.db", shell=request.param)
     yield demo
     demo.close()
 

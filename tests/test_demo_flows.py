@@ -22,6 +22,7 @@ import webtest
 from demo_support import (
     BASE_URL,
     CHEAP_HASH,
+    DEMO_SHELLS,
     FORM,
     ORIGIN,
     PASSWORD,
@@ -44,9 +45,10 @@ from lucia_wsgi.mail import ConsoleSender, SMTPSender
 EVIL = {"Origin": "https://evil.example"}
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    demo = build(tmp_path / "demo.db")
+@pytest.fixture(params=DEMO_SHELLS)
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The demo on each shell in turn: WSGI, then ASGI (driven through ``AsgiForWebTest``)."""
+    demo = build(tmp_path / "demo.db", shell=request.param)
     yield demo
     demo.close()
 

@@ -2,9 +2,11 @@
 
 Starts ``demo_app.py`` on a free port with a fresh database, then walks the
 whole flow a user would, the Devices section with two browser contexts
-signed in as one user, and the account flows (verification link, password
-reset, sign-in codes) with the demo's mail read from a real SMTP server
-(``tests/smtp_server.py``) it is pointed at with ``--smtp``. Never downloads
+signed in as one user, a session renewed on a reload, and the account flows
+(verification link, password reset, sign-in codes) with the demo's mail read
+from a real SMTP server (``tests/smtp_server.py``) it is pointed at with
+``--smtp``. Every test runs on both shells: WSGI on waitress, and ASGI on
+uvicorn (``--asgi``). Never downloads
 a browser: without ``chromium`` on ``PATH`` (``conftest.require_tool``) or the
 ``playwright`` package the test is skipped, or fails under
 ``LUCIA_REQUIRE_SERVICES=1`` (CI).
@@ -42,9 +44,19 @@ STARTUP_SECONDS = 30
 TIMEOUT_MS = 15_000
 
 
+#: The demo's shells, and the command-line options that choose them.
+SHELL_OPTIONS = {"wsgi": (), "asgi": ("--asgi",)}
+
+
+@pytest.fixture(params=list(SHELL_OPTIONS))
+def demo_shell(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The options starting the demo on each shell in turn: waitress (WSGI), then uvicorn (ASGI)."""
+    return SHELL_OPTIONS[request.param]
+
+
 @contextmanager
 def demo_server(directory: Path, *options: str) -> Iterator[str]:
-    """The demo's base URL, served by waitress in a child process started with ``options``."""
+    """The demo's base URL, served in a child process started with ``options``."""
     log = (directory / "demo.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, str(DEMO), "--db", str(directory / "demo.db"), "--host", "127.0.0.1", "--port", "0",
@@ -70,16 +82,28 @@ def demo_server(directory: Path, *options: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path, demo_shell: tuple[str, ...]) -> Iterator[str]:
     """The demo, printing its mail (the default)."""
-    with demo_server(tmp_path) as url:
+    with demo_server(tmp_path, *demo_shell) as url:
+        yield url
+
+
+#: The active period of :func:`renewing_server`'s sessions.
+ACTIVE_SECONDS = 2
+
+
+@pytest.fixture
+def renewing_server(tmp_path: Path, demo_shell: tuple[str, ...]) -> Iterator[str]:
+    """The demo with sessions that renew :data:`ACTIVE_SECONDS` after they are made."""
+    with demo_server(tmp_path, *demo_shell, "--active-period", str(ACTIVE_SECONDS)) as url:
         yield url
 
 
 @pytest.fixture
-def mail_server(tmp_path: Path) -> Iterator[tuple[str, Mailbox]]:
+def mail_server(tmp_path: Path, demo_shell: tuple[str, ...]) -> Iterator[tuple[str, Mailbox]]:
     """The demo, sending its mail to a local SMTP server, and that server's mailbox."""
-    with smtp_server() as (port, mailbox), demo_server(tmp_path, "--smtp", f"smtp://127.0.0.1:{port}") as url:
+    with smtp_server() as (port, mailbox), \
+            demo_server(tmp_path, *demo_shell, "--smtp", f"smtp://127.0.0.1:{port}") as url:
         yield url, mailbox
 
 
@@ -124,13 +148,15 @@ def test_sign_up_use_and_sign_out_in_chromium(server: str, browser: Any) -> None
     assert page.text_content("#username") == "alice"
     assert "UTC" in (page.text_content("#expires") or "")
 
-    # a reload keeps the session
+    # a reload keeps the session, and its cookie (a day before it renews)
+    (signed_up,) = session_cookies(context)
     page.reload()
     assert page.url == f"{server}/profile"
     assert page.text_content("#username") == "alice"
 
     # the cookie is out of JavaScript's reach and Lax
     (cookie,) = session_cookies(context)
+    assert cookie["value"] == signed_up["value"]
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
     assert cookie["path"] == "/"
@@ -188,6 +214,51 @@ AGENT_B = "Mozilla/5.0 (X11; Linux x86_64) lucia-demo-test device-B"
 
 def devices_of(page: Any) -> Any:
     return page.locator("#devices > li")
+
+
+def signed_in_at(page: Any) -> str | None:
+    """When this device signed in, from the Devices list."""
+    return page.get_attribute("#devices > li[data-current] dt:has-text('Signed in') + dd time", "datetime")
+
+
+def test_a_reload_past_the_active_period_renews_the_session_in_chromium(renewing_server: str, browser: Any) -> None:
+    server = renewing_server
+    context = browser.new_context(base_url=server)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    sign_up(page, "gina")
+    page.wait_for_url(f"{server}/profile")
+    (first,) = session_cookies(context)
+    renews_after = page.get_attribute("dt:has-text('Session renews after') + dd time", "datetime")
+    signed_in = signed_in_at(page)
+
+    # past the active period, a reload renews: a new session id in the cookie, still signed in
+    time.sleep(ACTIVE_SECONDS + 0.5)
+    page.reload()
+    assert page.url == f"{server}/profile"
+    assert page.text_content("#username") == "gina"
+    (renewed,) = session_cookies(context)
+    assert renewed["value"] != first["value"] and len(renewed["value"]) == 40
+    assert renewed["httpOnly"] is True and renewed["sameSite"] == "Lax"
+    later = page.get_attribute("dt:has-text('Session renews after') + dd time", "datetime")
+    assert renews_after is not None and later is not None and later > renews_after
+    (device,) = devices_of(page).all()  # one device still, this one, signed in when it was
+    assert device.get_attribute("data-current") is not None
+    assert signed_in_at(page) == signed_in
+
+    # the renewed session signs out like any other
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{server}/login")
+    assert session_cookies(context) == []
+    page.goto("/profile")
+    assert page.url == f"{server}/login"
+
+    # and logs in again, on a fresh session
+    fill_and_submit(page, "gina", "correct horse battery", "Log in")
+    page.wait_for_url(f"{server}/profile")
+    (again,) = session_cookies(context)
+    assert again["value"] not in (first["value"], renewed["value"])
+    context.close()
 
 
 def test_devices_sign_out_another_browser_in_chromium(server: str, browser: Any) -> None:
