@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import dbs
 from .apps import COOKIE_NAME
+from .asgi import asgi_cases
 from .cases import Plan, sqlite_cases
 from .harness import Case, Result, Skip, measure, summarize
 from .headers import cookie_header, keyed
@@ -46,7 +47,7 @@ def _build(plan: Plan, workdir: Path) -> list[Case | Skip]:
     medium = plan.sizes[1]
     medium_db = dbs.working_copy(medium, workdir)
     uid = dbs.user_id(medium // 2)
-    rows: list[Case | Skip] = [*sqlite_cases(plan, medium_db)]
+    rows: list[Case | Skip] = [*sqlite_cases(plan, medium_db), *asgi_cases(medium_db, medium)]
     rows += postgres_cases(medium)
     rows += redis_cases(medium, medium_db)
     rows += [*beaker_cases(workdir, uid), *flask_login_cases(medium_db, uid), *django_cases(workdir)]

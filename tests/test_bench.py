@@ -585,3 +585,19 @@ def test_floor_connections_close_with_their_threads(small_db: Path, monkeypatch:
     assert len(opened) == 1
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         opened[0].execute("SELECT 1")
+
+
+def test_asgi_rows_answer_the_signed_in_user_and_anonymous_alike(small_db: Path) -> None:
+    from bench.asgi import asgi_requests, make_asgi_floor, make_lucia_asgi_app, serve_asgi
+
+    floor = serve_asgi(make_asgi_floor(small_db, threads=2))
+    lucia_app = serve_asgi(make_lucia_asgi_app(make_auth(SQLiteAdapter(small_db))))
+    for header in HEADERS:
+        signed_in = asgi_requests(header, dbs.session_id(3))
+        unknown = asgi_requests(header, "x" * 40)
+        for app in (floor, lucia_app):
+            status, headers, body = call(app, signed_in(1)[0])
+            assert (status, body) == ("200 OK", dbs.user_id(3).encode())
+            assert not [v for k, v in headers if k.lower() == "set-cookie"]
+            status, _, body = call(app, unknown(1)[0])
+            assert (status, body) == ("200 OK", b"anonymous")
