@@ -38,7 +38,6 @@ from .postgres_sql import (
     ParamSource,
     PostgresStore,
     Queries,
-    check_name,
     closed_by_server,
     ddl,
 )
@@ -70,22 +69,19 @@ class PostgresAdapter(PostgresStore):
         that cannot keep them, such as PgBouncer in transaction mode before 1.21).
     """
 
+    pool: ConnectionPool
+
     def __init__(
         self, conninfo: str | None = None, *, pool: ConnectionPool | None = None, schema: str | None = None,
         min_size: int = 1, max_size: int = 10, timeout: float = 30.0, prepare: bool = True,
     ) -> None:
         if (conninfo is None) == (pool is None):
             raise TypeError("pass exactly one of conninfo and pool")
-        self.schema = None if schema is None else check_name(schema, "schema name")
         self._owns_pool = pool is None
         if pool is None:
             pool = ConnectionPool(conninfo or "", min_size=min_size, max_size=max_size, timeout=timeout,
                                   kwargs={"autocommit": True}, open=True, name="lucia_wsgi")
-        self.pool = pool
-        self._prepare = bool(prepare)  # False: never prepare (psycopg reads None as "after 5 runs")
-        self._q: Queries | None = None
-        self._columns: frozenset[str] | None = None
-        self._joint_names: dict[tuple[bytes, ...], list[str]] = {}
+        self._set_up(pool, schema, prepare)
 
     def __repr__(self) -> str:
         return f"<PostgresAdapter schema={self.schema!r}>"

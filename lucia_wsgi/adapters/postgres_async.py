@@ -25,7 +25,7 @@ try:
 except ModuleNotFoundError as error:
     raise missing_driver(error, "AsyncPostgresAdapter", "postgres", ("psycopg", "psycopg_pool")) from error
 
-from .postgres_sql import Params, ParamSource, PostgresStore, Queries, check_name, closed_by_server, ddl
+from .postgres_sql import Params, ParamSource, PostgresStore, Queries, closed_by_server, ddl
 
 __all__ = ["AsyncPostgresAdapter"]
 
@@ -54,22 +54,19 @@ class AsyncPostgresAdapter(PostgresStore):
     #: statement code), so ``Auth`` is told to await them rather than run them in threads.
     asyncio_store = True
 
+    pool: AsyncConnectionPool
+
     def __init__(
         self, conninfo: str | None = None, *, pool: AsyncConnectionPool | None = None, schema: str | None = None,
         min_size: int = 1, max_size: int = 10, timeout: float = 30.0, prepare: bool = True,
     ) -> None:
         if (conninfo is None) == (pool is None):
             raise TypeError("pass exactly one of conninfo and pool")
-        self.schema = None if schema is None else check_name(schema, "schema name")
         self._owns_pool = pool is None
         if pool is None:
             pool = AsyncConnectionPool(conninfo or "", min_size=min_size, max_size=max_size, timeout=timeout,
                                        kwargs={"autocommit": True}, open=False, name="lucia_wsgi")
-        self.pool = pool
-        self._prepare = bool(prepare)
-        self._q: Queries | None = None
-        self._columns: frozenset[str] | None = None
-        self._joint_names: dict[tuple[bytes, ...], list[str]] = {}
+        self._set_up(pool, schema, prepare)
         self._opening: asyncio.Lock | None = None
 
     def __repr__(self) -> str:

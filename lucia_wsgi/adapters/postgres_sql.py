@@ -222,6 +222,15 @@ class PostgresStore(PostgresAccounts):
     _columns: frozenset[str] | None
     _joint_names: dict[tuple[bytes, ...], list[str]]
 
+    def _set_up(self, pool: Any, schema: str | None, prepare: bool) -> None:
+        """The state both adapters start with, over ``pool`` (``self._owns_pool`` already set)."""
+        self.schema = None if schema is None else check_name(schema, "schema name")
+        self.pool = pool
+        self._prepare = bool(prepare)  # False: never prepare (psycopg reads None as "after 5 runs")
+        self._q: Queries | None = None
+        self._columns = None
+        self._joint_names = {}
+
     # what a concrete store provides
 
     @abstractmethod
