@@ -8,6 +8,7 @@ with ``r=8``; those still verify.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -45,18 +46,24 @@ def generate_random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
         raise ValueError("length must not be negative")
     if not alphabet:
         raise ValueError("alphabet must not be empty")
-    size = len(alphabet)
-    if size > 256:
+    if len(alphabet) > 256 or not alphabet.isascii():
         return "".join(secrets.choice(alphabet) for _ in range(length))
     # One CSPRNG read per string: bytes at or above the largest multiple of the
     # alphabet's size are dropped (rejection sampling), so every character is
     # equally likely; the spare bytes make a second read rare.
+    table, rejected = _byte_tables(alphabet)
+    drawn = b""
+    while len(drawn) < length:
+        drawn += secrets.token_bytes(length - len(drawn) + 8).translate(table, rejected)
+    return drawn[:length].decode("ascii")
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_tables(alphabet: str) -> tuple[bytes, bytes]:
+    """For ``bytes.translate``: random byte ``b`` to ``alphabet[b % size]``, and the bytes to reject."""
+    size = len(alphabet)
     limit = 256 - 256 % size
-    chars: list[str] = []
-    while len(chars) < length:
-        missing = length - len(chars)
-        chars.extend(alphabet[b % size] for b in secrets.token_bytes(missing + 8) if b < limit)
-    return "".join(chars[:length])
+    return bytes(ord(alphabet[b % size]) for b in range(256)), bytes(range(limit, 256))
 
 
 def encode_password(password: str) -> bytes:

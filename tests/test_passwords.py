@@ -356,3 +356,21 @@ def test_concurrent_hashes_are_bounded(store: MemoryAdapter) -> None:
         thread.join()
     assert codes == ["AUTH_INVALID_PASSWORD"] * 8
     assert running == [0, 2]
+
+
+def test_random_strings_reject_the_bytes_that_would_bias_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 62 characters: bytes 248-255 would make the first 8 characters likelier, so they are
+    # dropped and drawn again; every accepted byte value maps to one character, each 4 times.
+    import secrets
+
+    import lucia_wsgi.passwords as passwords
+
+    draws = iter([bytes(range(240, 256)) + b"\x00", bytes(range(62)) * 2])
+    monkeypatch.setattr(secrets, "token_bytes", lambda n: next(draws)[:n])
+    value = passwords.generate_random_string(12)
+    alphabet = passwords.ALPHANUMERIC
+    assert value == "".join(alphabet[b % 62] for b in [*range(240, 248), 0, 0, 1, 2])
+    table, rejected = passwords._byte_tables(alphabet)
+    assert rejected == bytes(range(248, 256))
+    accepted = table[:248].decode("ascii")
+    assert {accepted.count(c) for c in alphabet} == {4}
