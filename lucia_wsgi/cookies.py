@@ -158,27 +158,29 @@ class Cookie:
     same_site: str | None = None
     path: str | None = None
     domain: str | None = None
-    attributes: Mapping[str, object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _COOKIE_NAME.match(self.name):
             raise ValueError(f"invalid cookie name {self.name!r}")
-        object.__setattr__(
-            self,
-            "attributes",
-            MappingProxyType({
-                "domain": self.domain,
-                "path": self.path,
-                "expires": self.expires,
-                "http_only": self.http_only,
-                "secure": self.secure,
-                "same_site": self.same_site,
-            }),
-        )
+
+    @property
+    def attributes(self) -> Mapping[str, object]:
+        """Lucia's ``attributes`` object, read-only: domain, path, expires, http_only, secure, same_site."""
+        return MappingProxyType({
+            "domain": self.domain,
+            "path": self.path,
+            "expires": self.expires,
+            "http_only": self.http_only,
+            "secure": self.secure,
+            "same_site": self.same_site,
+        })
 
     def serialize(self) -> str:
         """The header value, attributes in Lucia's order (Domain, Path, Expires, ...)."""
-        parts = [f"{self.name}={quote(self.value, safe=_URI_COMPONENT_SAFE)}"]
+        value = self.value
+        if not (value.isascii() and value.encode("ascii").isalnum()):  # a session id needs no escaping
+            value = quote(value, safe=_URI_COMPONENT_SAFE)
+        parts = [f"{self.name}={value}"]
         if self.domain:
             parts.append(f"Domain={self.domain}")
         if self.path:

@@ -9,11 +9,12 @@ transactions, taking the write lock up front so they cannot deadlock.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,9 +63,11 @@ class _SessionSQL:
         self.insert = (f'INSERT INTO "session" ({", ".join(self.present)}) '
                        f'VALUES ({", ".join("?" for _ in self.present)})')
         self.indexes = tuple(SESSION_COLUMNS.index(name) for name in self.present)
-
-    def values(self, row: SessionRow) -> tuple[Any, ...]:
-        return tuple(row[i] for i in self.indexes)
+        #: A row's values for the present columns, in order. (itemgetter gives a tuple from two
+        #: indexes on; a table with fewer columns fails at its INSERT anyway.)
+        indexes = self.indexes
+        self.values: Callable[[SessionRow], tuple[Any, ...]] = (
+            operator.itemgetter(*indexes) if len(indexes) > 1 else lambda row: tuple(row[i] for i in indexes))
 
 
 def _ident(name: str) -> str:
