@@ -92,6 +92,7 @@ class Config:
 
     @property
     def secure_cookies(self) -> bool:
+        """Whether cookies get ``Secure``: with ``env="PROD"``."""
         return self.env == "PROD"
 
 
