@@ -4,9 +4,8 @@ process): docs/examples/migrate_django.py on a Django project with django.contri
 from __future__ import annotations
 
 import django
-from django.conf import settings
-
 import migrate_django_settings
+from django.conf import settings
 
 settings.configure(
     DEBUG=False, SECRET_KEY="docs-test-only-" + "k" * 40, USE_TZ=True, ALLOWED_HOSTS=["testserver", "localhost"],
@@ -18,6 +17,7 @@ settings.configure(
 )
 django.setup()
 
+import migrate_django  # noqa: E402
 from django.contrib.auth import login as django_login  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -26,7 +26,6 @@ from django.test import Client  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
-import migrate_django  # noqa: E402
 from lucia_wsgi.django import login_required, sign_out  # noqa: E402
 
 

@@ -178,7 +178,7 @@ def test_cli_page_session(tmp_path: Path) -> None:
     for block in blocks:
         for command, expected in re.findall(r"^\$ (.*)\n((?:[^$\n].*\n)*)", block, re.M):
             shell = command.replace("lucia-wsgi", f"{sys.executable} -m lucia_wsgi")
-            result = subprocess.run(shell, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,  # noqa: S602
+            result = subprocess.run(shell, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
                                     timeout=60, check=False)
             ids = re.compile(r"^[a-z0-9]{15}$", re.M)  # a new user's id differs from the page's
             assert ids.sub("<id>", result.stdout + result.stderr) == ids.sub("<id>", expected), command
@@ -462,7 +462,8 @@ def vars_of(config: Any) -> dict[str, Any]:
             "session_timeout": {"active_period": config.active_period, "idle_period": config.idle_period},
             "transform_user_data": config.transform_user_data, "hash_session_ids": config.hash_session_ids,
             "renewal": config.renewal,
-            "session_cookie": [{"same_site": option.same_site, "path": option.path} for option in config.cookie_options]}
+            "session_cookie": [{"same_site": option.same_site, "path": option.path}
+                               for option in config.cookie_options]}
 
 
 def test_flask_login_migration(tmp_path: Path) -> None:
@@ -559,7 +560,7 @@ def link_query(text: str) -> dict[str, str]:
 
 
 def test_account_sign_up_and_email_verification(accounts: Any) -> None:
-    flows, auth, sent, clock = accounts
+    flows, auth, sent, _ = accounts
     user = flows.sign_up(request(auth), "alice@example.org", "correct horse")
     (mail,) = sent.messages
     assert mail.to == "alice@example.org"
