@@ -2,7 +2,7 @@
 
 :class:`AccountFlows` holds the throttles, token and code kinds and the
 outbox, and the handlers of those pages; ``demo_app.DemoApp`` adds the rest.
-The numbers, and why, are in README's "Demo" section.
+The numbers, and why, are in docs/topics/demo.rst.
 """
 
 from __future__ import annotations
