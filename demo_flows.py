@@ -4,7 +4,7 @@
 outbox, and the handlers of those pages; ``demo_app.DemoApp`` adds the rest.
 Pages are coroutines, one copy for both shells (see ``demo_visit.py``): the
 store calls they await are ``self.aio``'s. The numbers, and why, are in
-README's "Demo" section.
+docs/topics/demo.rst.
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ setup(
             "build>=1",
             "twine>=5",
         ],
+        # The documentation (docs/): python -m sphinx -W --keep-going -b html docs docs/_build/html
+        "docs": ["sphinx>=7.2", "furo>=2024.1"],
         "bench": ["Django>=4.2", "Flask>=2.3", "Flask-Login>=0.6", "Beaker>=1.12", "gunicorn>=21",
                   "psycopg[binary]>=3.1", "psycopg_pool>=3.2", "redis>=5", "matplotlib>=3.7"],
     },

@@ -233,6 +233,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lucia-wsgi`` argument parser: the ``init``, ``create-user`` and ``purge`` commands."""
     parser = _Parser(prog=PROG, description="Manage a lucia_wsgi user and session store.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     db_help = "sqlite:///relative.db, sqlite:////absolute.db or postgresql://user@host/db[?schema=name]"

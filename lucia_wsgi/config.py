@@ -92,6 +92,7 @@ class Config:
 
     @property
     def secure_cookies(self) -> bool:
+        """Whether cookies get ``Secure``: with ``env="PROD"``."""
         return self.env == "PROD"
 
 
@@ -99,7 +100,7 @@ _USER_METHODS = ("get_user", "get_user_by_provider_id", "set_user", "update_user
 _SESSION_METHODS = ("get_session", "get_sessions_by_user_id", "set_session", "delete_session",
                     "delete_sessions_by_user_id")
 RENEWAL_MODES = ("rotate", "extend")
-#: Ten log-in attempts at once per identifier, then one a minute (see README "Throttling").
+#: Ten log-in attempts at once per identifier, then one a minute (see docs/howto/throttling.rst).
 DEFAULT_LOGIN_THROTTLE: Mapping[str, Duration] = {"capacity": 10, "refill_every": 60_000}
 
 

@@ -138,6 +138,7 @@ class CookieOptions:
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, object]) -> CookieOptions:
+        """One ``session_cookie`` entry (keys ``same_site``, ``path``, ``domain``), checked."""
         unknown = set(options) - {"same_site", "path", "domain"}
         if unknown:
             raise ValueError(

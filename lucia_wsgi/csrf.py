@@ -21,6 +21,7 @@ from .forwarded import proxied_host_and_proto
 
 __all__ = ["Origin", "CsrfPolicy", "parse_origin", "request_origin", "is_request_allowed", "SAFE_METHODS"]
 
+#: The methods the Origin check lets through unchecked: exactly these (case-sensitive).
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*\Z")
@@ -112,6 +113,7 @@ class CsrfPolicy:
     def build(
         cls, *, enabled: bool, force_https: bool, trust_proxy: bool, trusted_origins: Iterable[str]
     ) -> CsrfPolicy:
+        """The policy for ``lucia()``'s options; a ``trusted_origins`` entry that is no origin is a ``ValueError``."""
         origins = set()
         for text in trusted_origins:
             origin = parse_origin(text) if isinstance(text, str) else None

@@ -35,12 +35,14 @@ class LuciaError(Exception):
         if code not in ERROR_CODES:
             raise ValueError(f"unknown Lucia error code {code!r}")
         super().__init__(code)
+        #: The Lucia error code (a key of :data:`~lucia_wsgi.errors.ERROR_CODES`), e.g. ``AUTH_INVALID_PASSWORD``.
         self.code = code
         #: With ``AUTH_TOO_MANY_ATTEMPTS``: whole seconds (at least 1) until a try may succeed.
         self.retry_after = retry_after
 
     @property
     def status_hint(self) -> int:
+        """The HTTP status a web layer would usually answer with (``ERROR_CODES[code]``)."""
         return ERROR_CODES[self.code]
 
     def __str__(self) -> str:

@@ -134,12 +134,13 @@ class AsyncRunner:
 
 
 class FlowOwner:
-    """Something whose :class:`flowmethod` methods run with :meth:`_run_flow`.
+    """Something whose :class:`flowmethod` methods run with ``_run_flow``.
 
     The synchronous side runs them with :func:`run`; an asynchronous twin
-    overrides :attr:`is_async` and :meth:`_run_flow`.
+    overrides :attr:`is_async` and ``_run_flow``.
     """
 
+    #: Whether the methods return coroutines (the ``.aio`` twins) rather than results.
     is_async = False
 
     def _run_flow(self, flow: Flow[R]) -> R:

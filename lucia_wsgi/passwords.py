@@ -28,7 +28,9 @@ __all__ = [
     "DUMMY_HASH",
 ]
 
+#: ``[a-zA-Z0-9]``: the alphabet of session ids and salts.
 ALPHANUMERIC = string.ascii_lowercase + string.ascii_uppercase + string.digits
+#: The longest password accepted, in UTF-8 bytes after NFKC (longer ones are refused unhashed).
 MAX_PASSWORD_BYTES = 4096
 _SCRYPT_N = 16384
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
@@ -101,6 +103,7 @@ def hash_password(password: str) -> str:
 
 
 def is_bcrypt_hash(hashed: str) -> bool:
+    """Whether ``hashed`` is a bcrypt hash (``$2a$``, ``$2b$`` or ``$2y$``), as older Lucia versions stored."""
     return hashed.startswith(("$2a$", "$2b$", "$2y$"))
 
 

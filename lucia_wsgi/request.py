@@ -31,6 +31,7 @@ __all__ = ["ANONYMOUS", "ENVIRON_KEY", "RequestAuth"]
 
 #: Where the middlewares put each request's request object (``environ`` / ``scope``).
 ENVIRON_KEY = "lucia.auth"
+#: ``validate_user()``'s answer without a session: ``SessionUser(None, None)``.
 ANONYMOUS = SessionUser(None, None)
 _MAX_USER_AGENT = 512
 
@@ -106,9 +107,11 @@ class RequestAuth:
         """Queue the cookies storing ``session``, or deleting them for ``None``.
 
         ``None`` does not invalidate the session in the store (use
-        :meth:`Auth.invalidate_session`). The last call wins, and it wins over
-        the cookie :meth:`validate` would queue; :meth:`validate` and
-        :meth:`validate_user` then answer with this session.
+        :meth:`lucia_wsgi.Auth.invalidate_session`). The last call wins, and it
+        wins over the cookie :meth:`~lucia_wsgi.AuthRequest.validate` would
+        queue; :meth:`~lucia_wsgi.AuthRequest.validate` and
+        :meth:`~lucia_wsgi.AuthRequest.validate_user` then answer with this
+        session (and its user).
         """
         self._explicit = (session,)
         self._result = None
@@ -161,7 +164,14 @@ class RequestAuth:
         return self._read
 
     def response_headers(self) -> Headers:
-        """The headers to add to a response: one ``Set-Cookie`` per cookie, ``Vary: Cookie`` if read."""
+        """The headers to add to a response that has none of its own yet.
+
+        One ``Set-Cookie`` per queued cookie and then ``Cache-Control: private``
+        (a response setting a session cookie must not be stored by shared
+        caches), and ``Vary: Cookie`` if the session was read. A response with
+        its own ``Cache-Control`` should go through :meth:`finish_headers`
+        instead, which rewrites that header to ``private``.
+        """
         return session_headers([], self._cookies or (), vary=self._read)
 
     def finish_headers(self, headers: Headers) -> Headers:

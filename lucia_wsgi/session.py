@@ -81,6 +81,7 @@ __all__ = [
     "unseal_successor",
 ]
 
+#: Session ids are 40 characters of ``[a-zA-Z0-9]``.
 SESSION_ID_LENGTH = 40
 #: How long a superseded row is kept after its death, so that a late request
 #: with it is recognised (no blank cookie). A device renews at most once per
@@ -90,6 +91,7 @@ _SESSION_ID = re.compile(r"[a-zA-Z0-9]{40}\Z")
 _SEALED = re.compile(r"s1\.([0-9a-f]{32})([0-9a-f]{80})\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+#: What :func:`classify` answers.
 SessionState = Literal["active", "idle", "dead"]
 
 
@@ -182,10 +184,12 @@ class Session:
 
     @property
     def user_agent(self) -> str | None:
+        """The ``User-Agent`` the device signed in with (with ``lucia(device_details=True)``)."""
         return self._stored.user_agent
 
     @property
     def ip_address(self) -> str | None:
+        """The client address the device signed in from (with ``lucia(device_details=True)``)."""
         return self._stored.ip_address
 
     @property
@@ -297,7 +301,7 @@ class Validation(enum.Enum):
 
 
 def decide_validation(row: SessionRow | None, now: int) -> Validation:
-    """Decide what :meth:`Auth.validate_session` does with the row it found."""
+    """Decide what :meth:`~lucia_wsgi.Auth.validate_session` does with the row it found."""
     if row is None:
         return Validation.REJECT
     if row.successor is None and row.predecessor is None:  # most rows: no renewal under way

@@ -63,6 +63,8 @@ _SUPERSEDED = Validated(None, None, CookieAction.KEEP)
 
 
 class GeneratedSessionId(NamedTuple):
+    """What :meth:`~lucia_wsgi.Auth.generate_session_id` returns: an id and its would-be expiries."""
+
     session_id: str
     active_period_expires: Any
     idle_period_expires: Any
@@ -363,7 +365,7 @@ class SessionFlows(AuthState):
 
     @flowmethod
     def invalidate_device(self, user_id: str, device: str) -> Flow[bool]:
-        """End the user's session whose :attr:`Session.device_id` is ``device``; False if none is."""
+        """End the user's session whose :attr:`~lucia_wsgi.Session.device_id` is ``device``; False if none is."""
         if not storable(user_id):
             return False
         rows: list[SessionRow] = yield self._sessions.get_sessions_by_user_id, user_id
@@ -380,7 +382,7 @@ class SessionFlows(AuthState):
         """The user's signed-in devices, one session each, newest sign-in first.
 
         ``session_id`` is the id as stored (the SHA-256 digest with
-        ``hash_session_ids``): to end one from a page, use :attr:`Session.device_id`
+        ``hash_session_ids``): to end one from a page, use :attr:`~lucia_wsgi.Session.device_id`
         with :meth:`invalidate_device`.
         """
         if not storable(user_id):
@@ -391,6 +393,7 @@ class SessionFlows(AuthState):
 
     @flowmethod
     def delete_dead_user_sessions(self, user_id: str) -> Flow[None]:
+        """Delete the user's dead sessions (renewed ones only once past their retention)."""
         if storable(user_id):
             yield from self._delete_dead(user_id, self._clock())
 

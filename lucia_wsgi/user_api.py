@@ -114,7 +114,7 @@ class UserFlows(AuthState):
 
     @flowmethod
     def authenticate_user(self, provider: str, identifier: str, password: str) -> Flow[Any]:
-        """The user whose provider id and password match, else a :class:`LuciaError`.
+        """The user whose provider id and password match, else a :exc:`~lucia_wsgi.LuciaError`.
 
         Every outcome costs one hash verification, so the time taken does not
         tell whether the user exists. Each attempt first takes a token from
@@ -151,6 +151,7 @@ class UserFlows(AuthState):
 
     @flowmethod
     def get_user(self, user_id: str) -> Flow[Any]:
+        """The user ``user_id`` (``transform_user_data``'s result); ``AUTH_INVALID_USER_ID`` if unknown."""
         row = yield self._users.get_user, self._user_id(user_id)
         if row is None:
             raise LuciaError("AUTH_INVALID_USER_ID")
@@ -158,6 +159,7 @@ class UserFlows(AuthState):
 
     @flowmethod
     def get_user_by_provider_id(self, provider: str, identifier: str) -> Flow[Any]:
+        """The user with provider id ``provider:identifier``; ``AUTH_INVALID_PROVIDER_ID`` if none."""
         row = yield self._users.get_user_by_provider_id, _provider_id(provider, identifier)
         if row is None:
             raise LuciaError("AUTH_INVALID_PROVIDER_ID")
@@ -165,6 +167,13 @@ class UserFlows(AuthState):
 
     @flowmethod
     def update_user_attributes(self, user_id: str, attributes: Mapping[str, Any]) -> Flow[Any]:
+        """Change some attribute columns of the user and return the updated user.
+
+        Raises ``AUTH_INVALID_USER_ID`` for an unknown user and
+        ``AUTH_INVALID_USER_DATA`` for text no store can hold; a column
+        ``Auth`` manages itself (``id``, ``provider_id``, ``hashed_password``)
+        is a ``ValueError``.
+        """
         row = yield self._users.update_user, self._user_id(user_id), _attributes(attributes)
         return self._transform(row)
 
@@ -186,6 +195,7 @@ class UserFlows(AuthState):
 
     @flowmethod
     def update_user_provider_id(self, user_id: str, provider: str, identifier: str) -> Flow[Any]:
+        """Give the user the provider id ``provider:identifier`` (``AUTH_DUPLICATE_PROVIDER_ID`` if taken)."""
         row = yield self._users.update_user, self._user_id(user_id), {"provider_id": _provider_id(provider, identifier)}
         return self._transform(row)
 

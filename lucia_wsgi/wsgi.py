@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 The middleware runs on every request, so a pass-through request costs one
 small object and one closure: nothing is parsed until the application calls
-:meth:`AuthRequest.validate`, and the response body is never touched (the
+:meth:`~lucia_wsgi.AuthRequest.validate`, and the response body is never touched (the
 application's iterable is returned as it is, so the server closes it).
 
 Cookies travel through ``start_response``: the closure handed to the
@@ -149,7 +149,7 @@ class LuciaMiddleware:
 
 
 class ApiRoutesApp:
-    """The WSGI application :func:`handle_api_routes` returns."""
+    """The WSGI application :func:`~lucia_wsgi.handle_api_routes` returns."""
 
     def __init__(self, auth: Auth, *, prefix: str = "/api/auth") -> None:
         self.auth = auth

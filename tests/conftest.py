@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
 from hypothesis import HealthCheck, settings
 from shells import SHELLS, AsgiShell, Shell, WsgiShell
+
+# The documentation's examples (docs/examples) are importable by name: the
+# tutorials' applications are the recipes tests/recipes runs (after tests/'s
+# own modules, so none of theirs is shadowed).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "docs" / "examples"))
 
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("slow", max_examples=10_000, deadline=None,

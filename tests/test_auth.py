@@ -71,7 +71,7 @@ for _name in _PROTOCOL:
 
 
 class DictSessionStore:
-    """A session-only store with only the required methods (no atomic ``replace_session``)."""
+    """A session-only store with only the required methods (no atomic ``renew_session``)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, SessionRow] = {}

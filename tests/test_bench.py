@@ -545,7 +545,7 @@ def test_write_floor_runs_lucias_renewal_statements_less_the_dead_session_sweep(
     _, _, new_id = _renew_with_floor(small_db, mode, floor_id)
     assert new_id
     sweep = floors.SESSION_BY_ID.replace("WHERE id = ?", "WHERE user_id = ?")
-    assert sweep in _normalized(lucia_sql), "lucia's renewal no longer sweeps: say so in the README"
+    assert sweep in _normalized(lucia_sql), "lucia's renewal no longer sweeps: say so in docs/topics/performance.rst"
     assert _normalized(floor_sql) == [s for s in _normalized(lucia_sql) if s != sweep]
     assert _normalized(floor_sql[1:]) == (list(floors.ROTATE) if mode == "rotate" else [floors.EXTEND])
 

@@ -21,7 +21,7 @@ LUCIA_CODES = [
     pytest.param("AUTH_DUPLICATE_USER_DATA", 409, id="duplicate-user-data"),
     pytest.param("UNKNOWN_ERROR", 500, id="unknown-error"),
 ]
-#: Ours, beyond Lucia 0.3 (documented in the README).
+#: Ours, beyond Lucia 0.3 (documented in docs/, see the how-to guides).
 OUR_CODES = [
     pytest.param("AUTH_INVALID_USER_DATA", 400, id="invalid-user-data"),
     pytest.param("AUTH_TOO_MANY_ATTEMPTS", 429, id="too-many-attempts"),

@@ -3,7 +3,7 @@
 Each test runs on memory, SQLite, PostgreSQL, and PostgreSQL users with Redis
 sessions (where throttles, tokens and codes then live), with an injected clock
 the test moves by hand. It starts at real time and only moves forward, since
-Redis expires keys by its own clock (README "Throttling, tokens and codes").
+Redis expires keys by its own clock (docs/topics/adapters.rst, "Redis").
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ __all__ = [
     "then_sync",
 ]
 
+#: A user row as adapters return it: ``id``, ``provider_id``, ``hashed_password`` and the attribute columns.
 UserRow = dict[str, Any]
 #: The session table's columns, in :class:`~lucia_wsgi.session.SessionRow` order.
 SESSION_COLUMNS: tuple[str, ...] = SessionRow._fields
@@ -52,9 +53,19 @@ RESERVED_USER_COLUMNS = ("id", "provider_id", "hashed_password")
 
 
 class UserAdapter(Protocol):
-    def get_user(self, user_id: str) -> UserRow | None: ...
+    """The user half of an adapter (Lucia's user adapter methods).
 
-    def get_user_by_provider_id(self, provider_id: str) -> UserRow | None: ...
+    Rows are :data:`~lucia_wsgi.adapters.base.UserRow` dicts. Every write is committed before the method
+    returns; expected failures raise :exc:`~lucia_wsgi.LuciaError` with Lucia's
+    codes (a taken provider id ``AUTH_DUPLICATE_PROVIDER_ID``, an unknown user
+    on update ``AUTH_INVALID_USER_ID``), anything else the driver's own error.
+    """
+
+    def get_user(self, user_id: str) -> UserRow | None:
+        """The user row ``user_id``, or ``None``."""
+
+    def get_user_by_provider_id(self, provider_id: str) -> UserRow | None:
+        """The user row whose ``provider_id`` is ``provider_id`` (``"provider:identifier"``), or ``None``."""
 
     def set_user(self, user_id: str | None, values: Mapping[str, Any]) -> UserRow:
         """Insert a user; ``values`` holds provider_id, hashed_password and attributes.
@@ -65,19 +76,31 @@ class UserAdapter(Protocol):
     def update_user(self, user_id: str, values: Mapping[str, Any]) -> UserRow:
         """Change some columns of a user and return the whole new row."""
 
-    def delete_user(self, user_id: str) -> None: ...
+    def delete_user(self, user_id: str) -> None:
+        """Delete the user row (an unknown id is no error)."""
 
 
 class SessionAdapter(Protocol):
-    def get_session(self, session_id: str) -> SessionRow | None: ...
+    """The session half of an adapter (Lucia's session adapter methods), on :class:`~lucia_wsgi.session.SessionRow`.
 
-    def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]: ...
+    A taken session id raises ``AUTH_DUPLICATE_SESSION_ID``, a session for an
+    unknown user ``AUTH_INVALID_USER_ID`` (where the store can tell).
+    """
 
-    def set_session(self, row: SessionRow) -> None: ...
+    def get_session(self, session_id: str) -> SessionRow | None:
+        """The row stored under ``session_id`` (live or not), or ``None``."""
 
-    def delete_session(self, *session_ids: str) -> None: ...
+    def get_sessions_by_user_id(self, user_id: str) -> list[SessionRow]:
+        """Every row of the user, live or not."""
 
-    def delete_sessions_by_user_id(self, user_id: str) -> None: ...
+    def set_session(self, row: SessionRow) -> None:
+        """Insert a new row."""
+
+    def delete_session(self, *session_ids: str) -> None:
+        """Delete these rows, in one write (missing ids are fine)."""
+
+    def delete_sessions_by_user_id(self, user_id: str) -> None:
+        """Delete every row of the user."""
 
 
 class Adapter(UserAdapter, SessionAdapter, Protocol):
@@ -88,7 +111,8 @@ class Adapter(UserAdapter, SessionAdapter, Protocol):
 class JointAdapter(Protocol):
     """Optional: the session and its user in one round trip."""
 
-    def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None: ...
+    def get_session_and_user_by_session_id(self, session_id: str) -> tuple[SessionRow, UserRow] | None:
+        """The row stored under ``session_id`` and its user's row, or ``None`` when there is no such session."""
 
 
 @runtime_checkable

@@ -23,6 +23,8 @@ __all__ = ["ACCOUNT_STATEMENTS", "SCHEMA_LOCK", "PostgresAccounts", "account_ddl
 SCHEMA_LOCK = 0x6C75636961
 Params = tuple[Any, ...]
 
+#: The SQL of the throttle, token and code methods, by name; the ``{lucia_throttle}``-style fields
+#: are filled in with the schema-qualified table names.
 ACCOUNT_STATEMENTS = {
     "get_throttle": "SELECT tat FROM {lucia_throttle} WHERE key = %s",
     "insert_throttle": "INSERT INTO {lucia_throttle} (key, tat) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",

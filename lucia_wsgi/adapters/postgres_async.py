@@ -172,7 +172,8 @@ class AsyncPostgresAdapter(PostgresStore):
     # schema
 
     async def create_tables(self, user_attributes: Mapping[str, str] | None = None) -> None:
-        """Create the schema, tables and indexes if missing (see :meth:`PostgresAdapter.create_tables`)."""
+        """Create the schema, tables and indexes if missing (as
+        :meth:`lucia_wsgi.adapters.PostgresAdapter.create_tables` does)."""
         await self._run_script(ddl(self._table, self.schema, self._attribute_types(user_attributes)))
         self._columns, self._q = None, None
 

@@ -3,7 +3,7 @@
 ``PostgresAdapter`` (psycopg's ``ConnectionPool``) and ``AsyncPostgresAdapter``
 (``AsyncConnectionPool``) differ only in how they run one statement; every
 protocol method is written here once, as "run this statement, then turn its
-result into that": :meth:`PostgresStore._then` applies the second step to a
+result into that": ``PostgresStore._then`` applies the second step to a
 value (sync) or to an awaitable (async).
 
 Every operation is one statement: multi-row writes are data-modifying CTEs,
@@ -159,6 +159,7 @@ def ddl(table: Callable[[str], sql.Identifier], schema: str | None,
 
 
 def user_error(error: Exception) -> Any:
+    """Raise a user write's driver error as Lucia's code: a taken provider id or unique attribute."""
     if not isinstance(error, errors.UniqueViolation):
         raise error
     diag = error.diag
@@ -168,6 +169,7 @@ def user_error(error: Exception) -> Any:
 
 
 def session_error(error: Exception) -> Any:
+    """Raise a session write's driver error as Lucia's code: an unknown user or a taken session id."""
     if isinstance(error, errors.ForeignKeyViolation):
         raise LuciaError("AUTH_INVALID_USER_ID") from None
     if isinstance(error, errors.UniqueViolation):
@@ -216,7 +218,7 @@ def _first_int(row: tuple[Any, ...] | None) -> int:
 
 
 class PostgresStore(PostgresAccounts):
-    """The adapter protocol over "run a statement" (:meth:`_run`) and "then" (:meth:`_then`)."""
+    """The adapter protocol over "run a statement" (``_run``) and "then" (``_then``)."""
 
     schema: str | None
     _columns: frozenset[str] | None

@@ -88,6 +88,7 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 """
 
+#: The Lua scripts of the throttle, token and code methods, by name (each write is one script).
 ACCOUNT_SCRIPTS = {"throttle": _THROTTLE, "put": _PUT, "pop": _POP, "drop": _DROP, "swap": _SWAP, "forget": _FORGET}
 #: How long an expired token or code is kept, so that using it says "expired", not "unknown".
 EXPIRED_RETENTION = 24 * 60 * 60 * 1000

@@ -21,7 +21,7 @@ redis-py's retry after a dropped connection never turns a success into an
 error. The scripts name keys built from the prefix, so use a single Redis
 server (or a Redis Cluster only with a prefix holding a ``{hash tag}``).
 
-:class:`RedisStore` writes each method once over :meth:`_then`, which the
+:class:`RedisStore` writes each method once over ``_then``, which the
 synchronous ``RedisSessionAdapter`` and the asyncio
 ``AsyncRedisSessionAdapter`` implement.
 """
@@ -149,6 +149,7 @@ def encode(row: SessionRow) -> str:
 
 
 def decode(value: bytes | str) -> SessionRow:
+    """The row of stored JSON (what :func:`encode` wrote, or Lucia's four fields)."""
     data = json.loads(value)
     return SessionRow(data["id"], data["user_id"], int(data["expires"]), int(data["idle_expires"]),
                       *(data.get(name) for name in _FIELDS[4:]))
@@ -173,7 +174,7 @@ class _Failed:
 
 
 class RedisStore(RedisAccounts):
-    """The session adapter protocol on Redis, each method written once over :meth:`_then`."""
+    """The session adapter protocol on Redis, each method written once over ``_then``."""
 
     client: Any
     prefix: str

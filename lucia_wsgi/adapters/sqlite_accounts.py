@@ -16,7 +16,7 @@ from .base import CodeRow, TokenRow
 
 __all__ = ["ACCOUNT_SCHEMA", "SQLiteAccounts"]
 
-# Throttles, one-time tokens and codes (ours: a Lucia app never reads them).
+#: The tables of throttles, one-time tokens and codes (ours: a Lucia app never reads them).
 ACCOUNT_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lucia_throttle (key TEXT PRIMARY KEY, tat INTEGER NOT NULL)",
     'CREATE TABLE IF NOT EXISTS lucia_token (id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL '

@@ -70,7 +70,7 @@ def lucia_request(request: HttpRequest) -> AuthRequest:
 
 
 class LuciaMorsel(Morsel[str]):
-    """One Lucia cookie in ``response.cookies``, written as :meth:`Cookie.serialize` writes it.
+    """One Lucia cookie in ``response.cookies``, written as :meth:`lucia_wsgi.Cookie.serialize` writes it.
 
     Its attributes (``morsel["path"]``, ``["expires"]``...) are filled too, for
     code that inspects ``response.cookies``.
@@ -130,7 +130,7 @@ class LuciaMiddleware:
     ASGI handler) and is also at ``request.META["lucia.auth"]``.
     ``request.lucia_user`` is the user or ``None``, read on first use (a lazy
     object as ``request.user`` is: test it with ``if request.lucia_user:``).
-    The session's headers land on the response (see :func:`set_cookies`).
+    The session's headers land on the response (see :func:`~lucia_wsgi.django.middleware.set_cookies`).
 
     A request that already carries an ``AuthRequest`` (the project's WSGI
     application is also wrapped in the WSGI :class:`~lucia_wsgi.LuciaMiddleware`)

@@ -35,7 +35,7 @@ async def async_me(request: HttpRequest) -> HttpResponse:
 
 
 async def async_whoami(request: HttpRequest) -> JsonResponse:
-    """What the README tells async views to do."""
+    """What the Django tutorial (docs/tutorials/django.rst) tells async views to do."""
     result = await sync_to_async(request.lucia.validate_user)()
     return JsonResponse({"user": result.user})
 

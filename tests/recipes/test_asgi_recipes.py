@@ -1,4 +1,6 @@
-"""The README's ASGI recipes (FastAPI, Starlette, Django ASGI), each driven through httpx's ASGITransport.
+"""The documentation's ASGI tutorials (FastAPI, Starlette, Django ASGI), each driven through httpx's ASGITransport.
+
+The applications are the files the tutorials include (``docs/examples``; see ``conftest.py``).
 
 Every recipe wraps its framework's ASGI application in ``LuciaASGIMiddleware``
 and protects ``GET /me`` with ``scope["lucia.auth"]`` (FastAPI: the

@@ -1,8 +1,9 @@
-"""The README's framework examples (Flask, Django, Pyramid), each proven with WebTest.
+"""The documentation's WSGI tutorials (plain WSGI, Flask, Django, Pyramid), each proven with WebTest.
 
-Flask and Django use their integrations (``lucia_wsgi.flask``,
-``lucia_wsgi.django``), Pyramid wraps its WSGI application in
-``LuciaMiddleware`` and reads ``environ["lucia.auth"]``. Each protects
+The applications are the files the tutorials include (``docs/examples``; see
+``conftest.py``). Flask and Django use their integrations (``lucia_wsgi.flask``,
+``lucia_wsgi.django``); plain WSGI and Pyramid wrap their application in
+``LuciaMiddleware`` and read ``environ["lucia.auth"]``. Each protects
 ``GET /me`` and signs in at ``POST /login``; the same tests run against each.
 """
 
@@ -30,6 +31,12 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
+
+
+def wsgi_app(auth: Any) -> Iterator[Any]:
+    import wsgi_recipe
+
+    yield wsgi_recipe.make_app(auth)
 
 
 def flask_app(auth: Any) -> Iterator[Any]:
@@ -84,6 +91,7 @@ def serve(factory: Callable[[Any], Generator[Any, None, None]], auth: Any) -> It
 
 @pytest.fixture(
     params=[
+        pytest.param(wsgi_app, id="wsgi"),
         pytest.param(flask_app, id="flask"),
         pytest.param(django_app, id="django"),
         pytest.param(pyramid_app, id="pyramid"),
@@ -93,9 +101,10 @@ def app(request: pytest.FixtureRequest, auth: Any) -> Iterator[webtest.TestApp]:
     yield from serve(request.param, auth)
 
 
-@pytest.fixture(params=[pytest.param(flask_app, id="flask"), pytest.param(django_app, id="django")])
+@pytest.fixture(params=[pytest.param(wsgi_app, id="wsgi"), pytest.param(flask_app, id="flask"),
+                        pytest.param(django_app, id="django")])
 def integrated_app(request: pytest.FixtureRequest, auth: Any) -> Iterator[webtest.TestApp]:
-    """The recipes built on an integration, which also have ``POST /logout`` (``sign_out``)."""
+    """The recipes that also have ``POST /logout`` (``sign_out``)."""
     yield from serve(request.param, auth)
 
 
@@ -163,3 +172,8 @@ def test_log_out_view_ends_the_session(integrated_app: webtest.TestApp, session_
     (value,) = auth_cookies(response)
     assert value.startswith("auth_session=;")
     integrated_app.get("/me", headers=cookie(session_id), status=401)
+
+
+def test_log_out_view_refuses_a_cross_site_post(integrated_app: webtest.TestApp, session_id: str) -> None:
+    integrated_app.post("/logout", headers={**cookie(session_id), "Origin": "https://evil.example"}, status=403)
+    assert integrated_app.get("/me", headers=cookie(session_id)).text == "hello alice"

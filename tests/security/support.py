@@ -105,7 +105,7 @@ def unwrap(adapter: Any) -> Any:
 class BasicStore:
     """Only the required adapter protocol of a store: what a third-party adapter may offer.
 
-    Without ``replace_session`` ``Auth`` renews in steps, and without the join
+    Without ``renew_session`` ``Auth`` renews as Lucia 0.3 did (a new row, the old one left), and without the join
     it reads the session and the user separately.
     """
 

@@ -116,7 +116,7 @@ SAME_ANSWER = (200, "If an account uses this address, a link to reset its passwo
 def test_a_password_reset_request_tells_nothing_about_the_account(
     store: Any, make_auth: Callable[..., Auth], clock: Clock, tally: Tally,
 ) -> None:
-    """The "forgot password" view as README recommends it: the same answer, the same throttle and
+    """The "forgot password" view as docs/howto/password-reset.rst recommends it: the same answer, the same throttle and
     the same store work for any address; the link is issued and mailed off the request path."""
     counter = CountingHash()
     faulty = FaultyAdapter(store)

@@ -65,11 +65,10 @@ def carol_can_still_log_in(auth: Auth, after: Snapshot) -> None:
 
 
 def idle_users_session_survives(auth: Auth, after: Snapshot) -> None:
-    """Renewal in steps (no ``replace_session``): the old row or the new one is there.
+    """Renewal Lucia 0.3's way (a store without ``renew_session``): the old row or the new one is there.
 
-    The steps are insert the new row, then delete the old one: a reply lost
-    after the delete leaves only the new row, which the failed request never
-    delivered. Only stores with ``replace_session`` avoid that.
+    Such a store renews with one insert of the new row and leaves the old row
+    to its own expiry, so a failure at any point leaves the old session usable.
     """
     alice = [row for row in after[1] if row[1] == "alice"]
     assert any(row[0] == IDLE.id for row in alice) or any(row[0].startswith("New") for row in alice)

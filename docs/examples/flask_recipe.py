@@ -1,8 +1,6 @@
-"""Flask recipe: ``lucia_wsgi.flask`` (the README's Flask example, inside an app factory)."""
+"""Flask: ``lucia_wsgi.flask`` in an app factory; views use ``current_user``, ``sign_in``, ``sign_out``."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from flask import Flask, request
 
@@ -10,9 +8,9 @@ from lucia_wsgi import Auth, LuciaError
 from lucia_wsgi.flask import Lucia, current_user, login_required, sign_in, sign_out
 
 
-def make_app(auth: Auth) -> Any:
+def make_app(auth: Auth) -> Flask:
     app = Flask(__name__)
-    Lucia(app, auth)  # in an app factory: lucia_ext = Lucia(auth) at import, lucia_ext.init_app(app)
+    Lucia(app, auth)  # or: lucia_ext = Lucia(auth) at import, then lucia_ext.init_app(app) here
 
     @app.get("/me")
     @login_required
@@ -35,3 +33,10 @@ def make_app(auth: Auth) -> Any:
         return "signed out"
 
     return app
+
+
+def main() -> Flask:
+    """The application on ``app.db``: ``waitress-serve --call flask_recipe:main``."""
+    from app_auth import make_auth
+
+    return make_app(make_auth("app.db"))

@@ -1,8 +1,6 @@
-"""Starlette recipe: ``LuciaASGIMiddleware`` in the app's middleware list; endpoints read ``request.scope``."""
+"""Starlette: ``LuciaASGIMiddleware`` in the app's middleware list; endpoints read ``request.scope``."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,6 +31,13 @@ async def login(request: Request) -> Response:
     return PlainTextResponse("signed in")
 
 
-def make_app(auth: Auth) -> Any:
+def make_app(auth: Auth) -> Starlette:
     return Starlette(routes=[Route("/me", me), Route("/login", login, methods=["POST"])],
                      middleware=[Middleware(LuciaASGIMiddleware, auth=auth)])
+
+
+def main() -> Starlette:
+    """The application on ``app.db``: ``uvicorn --factory starlette_recipe:main``."""
+    from app_auth import make_auth
+
+    return make_app(make_auth("app.db"))

@@ -1,8 +1,6 @@
-"""Pyramid recipe: the middleware around ``config.make_wsgi_app()``, views read ``request.environ``."""
+"""Pyramid: ``LuciaMiddleware`` around ``config.make_wsgi_app()``, views read ``request.environ``."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.request import Request
@@ -30,7 +28,7 @@ def login(request: Request) -> Response:
     return Response("signed in")
 
 
-def make_app(auth: Auth) -> Any:
+def make_app(auth: Auth) -> LuciaMiddleware:
     with Configurator() as config:
         config.add_route("me", "/me", request_method="GET")
         config.add_route("login", "/login", request_method="POST")
@@ -38,3 +36,10 @@ def make_app(auth: Auth) -> Any:
         config.add_view(login, route_name="login")
         app = config.make_wsgi_app()
     return LuciaMiddleware(app, auth)
+
+
+def main() -> LuciaMiddleware:
+    """The application on ``app.db``: ``waitress-serve --call pyramid_recipe:main``."""
+    from app_auth import make_auth
+
+    return make_app(make_auth("app.db"))
