@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))  # document this checkout, not an installed copy
 
 
 def _version() -> str:
-    """The version setup.py gives (one place to change it)."""
-    match = re.search(r'version="([^"]+)"', (ROOT / "setup.py").read_text(encoding="utf-8"))
-    assert match, "no version= in setup.py"
+    """``lucia_wsgi.__version__``, read as text as setup.py reads it (one place to change it)."""
+    source = (ROOT / "lucia_wsgi" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', source, re.M)
+    assert match, "no __version__ in lucia_wsgi/__init__.py"
     return match[1]
 
 
@@ -44,7 +45,6 @@ extensions = ["sphinx.ext.autodoc"]
 exclude_patterns = ["_build"]
 html_theme = "furo"
 html_title = f"lucia_wsgi {release}"
-html_static_path = ["_static"]
 
 # Every reference must resolve (with -W a broken one fails the build).
 nitpicky = True

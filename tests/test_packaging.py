@@ -147,7 +147,8 @@ def test_package_data_ships_every_file_that_is_not_a_module(setup_args: dict[str
 
 def local_modules() -> set[str]:
     """Top-level names the repository itself provides (tests/ puts its own modules on sys.path)."""
-    paths = [*ROOT.glob("*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("bench/*.py")]
+    paths = [*ROOT.glob("*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("bench/*.py"),
+             *ROOT.glob("docs/examples/*.py")]  # tests/conftest.py puts docs/examples on sys.path
     dirs = [path for path in [ROOT / "lucia_wsgi", ROOT / "bench", *ROOT.glob("tests/**/")] if path.is_dir()]
     return {path.stem for path in paths} | {path.name for path in dirs}
 
