@@ -19,7 +19,7 @@ TOOLS = [
                  "wrk is not on PATH (apt-get install wrk)", id="wrk"),
     pytest.param("openssl", "tests/test_mail.py::test_smtps_speaks_tls_from_the_first_byte",
                  "openssl is not on PATH (apt-get install openssl", id="openssl"),
-    pytest.param("chromium", "tests/browser/test_demo_browser.py::test_sign_up_use_and_sign_out_in_chromium",
+    pytest.param("chromium", "tests/browser/test_demo_browser.py::test_sign_up_use_and_sign_out_in_chromium[asgi]",
                  "chromium is not on PATH (apt-get install chromium)", id="chromium"),
 ]
 
