@@ -21,9 +21,8 @@ setup(
     description="Lucia auth 0.3 sessions and users for any WSGI or ASGI application",
     long_description=(HERE / "README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
-    # Declared since the first commit; the tree has no LICENSE file yet (the MIT text and its
-    # copyright line belong beside this field, and in the sdist).
-    license="MIT",
+    license="MIT",  # the text: LICENSE (in the sdist and the wheel's metadata)
+    license_files=["LICENSE"],
     keywords=["lucia", "auth", "authentication", "sessions", "cookies", "wsgi", "asgi", "middleware",
               "flask", "django", "fastapi", "scrypt"],
     project_urls={

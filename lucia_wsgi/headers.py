@@ -22,6 +22,7 @@ from .cookies import Cookie
 __all__ = ["private_cache_control", "session_headers", "set_cookie_names"]
 
 Headers = list[tuple[str, str]]
+_VARY = ("Vary", "Cookie")
 
 
 def set_cookie_names(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -52,6 +53,8 @@ def private_cache_control(value: str | None) -> str:
 
 def session_headers(headers: Sequence[tuple[str, str]], cookies: Sequence[Cookie], *, vary: bool) -> Headers:
     """``headers`` (a new list) with the session's cookies and ``Vary``, by the rules above."""
+    if not cookies:  # most responses: a session read, no cookie to set
+        return [*headers, _VARY] if vary and not _varies_on_cookie(headers) else list(headers)
     result = list(headers)
     if cookies:
         own = set_cookie_names(headers)
@@ -64,5 +67,5 @@ def session_headers(headers: Sequence[tuple[str, str]], cookies: Sequence[Cookie
                 result[i] = (result[i][0], private_cache_control(result[i][1]))
             result += added
     if vary and not _varies_on_cookie(headers):
-        result.append(("Vary", "Cookie"))
+        result.append(_VARY)
     return result

@@ -68,16 +68,16 @@ class RequestAuth:
         if self._explicit is not None:
             self._result = yield from self._explicit_user()
             return self._result
-        self._result = ANONYMOUS
         try:
             session_id = self.auth.validate_request_headers(self.environ)
         except LuciaError:
             # A cross-site request: anonymous, but the cookie stays, or any
             # page could log its visitors out.
-            return ANONYMOUS
+            session_id = ""
         if not session_id:
+            self._result = ANONYMOUS
             return ANONYMOUS
-        self._result = None  # a store failure below must not leave an answer behind
+        # (self._result stays None until the answer: a store failure below leaves none behind)
         # Once headers are sent no cookie can follow: read without renewing,
         # or the browser would never hear of its new session.
         outcome = yield from self.auth._validate(session_id, with_user=True, renew=not self.headers_sent)
