@@ -42,7 +42,6 @@ setup(
         "django": ["Django>=4.2"],
         # An ASGI server for LuciaASGIMiddleware apps (the middleware itself needs nothing).
         "asgi": ["uvicorn>=0.29"],
-        "docs": ["sphinx>=7", "furo"],
         "test": [
             "pytest>=7",
             "WebTest>=3",
