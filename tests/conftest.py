@@ -18,6 +18,16 @@ from shells import SHELLS, AsgiShell, Shell, WsgiShell
 # own modules, so none of theirs is shadowed).
 sys.path.append(str(Path(__file__).resolve().parents[1] / "docs" / "examples"))
 
+class Clock:
+    """An injected ``lucia(clock=...)``: Unix milliseconds, moved by the test (``clock.now += ...``)."""
+
+    def __init__(self, now: int = 1_700_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("slow", max_examples=10_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

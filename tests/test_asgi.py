@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import Clock
 from shells import AsgiShell, Inner, Reply, Req, asgi_page, call_asgi, call_websocket, scope_of
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -38,13 +39,6 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture

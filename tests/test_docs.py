@@ -45,6 +45,7 @@ from typing import Any
 
 import pytest
 import webtest
+from conftest import Clock
 
 import lucia_wsgi
 from lucia_wsgi import LuciaError, lucia
@@ -520,13 +521,6 @@ def test_django_migration(tmp_path: Path) -> None:
 
 # -- the account-flow recipes ------------------------------------------------------------
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import webtest
+from conftest import Clock
 
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
@@ -20,19 +21,10 @@ CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: has
 ORIGIN = "http://localhost"
 
 
-class Clock:
-    """The injected clock: Unix milliseconds, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
-
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import starlette_recipe
 import uvicorn
+from conftest import Clock
 
 from lucia_wsgi import lucia
 from lucia_wsgi.adapters import SQLiteAdapter
@@ -27,13 +28,6 @@ from lucia_wsgi.config import DAY_MS
 T0 = 1_700_000_000_000
 CHEAP_HASH = (lambda password: "plain:" + password, lambda password, hashed: hashed == "plain:" + password)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
