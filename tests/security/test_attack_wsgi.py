@@ -2,7 +2,8 @@
 
 Every answer is checked for what matters to the victim: who the request is
 authenticated as, whether the store changed, and which cookies were set.
-The demo is a WSGI application; its attacks run on WSGI only.
+The demo's attacks run on both of its shells too (``demo_app.make_app`` and
+``make_asgi_app``, see tests/demo_support.py).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from urllib.parse import parse_qsl
 
 import pytest
 import webtest
-from demo_support import ORIGIN, Demo, answer, build, code_in, link_in, sign_up
+from demo_support import DEMO_SHELLS, ORIGIN, Demo, answer, build, code_in, link_in, sign_up
 from shells import Answer, Client, Shell
 
 import demo_app
-from demo_app import LOGIN_FAILED, make_app
+from demo_app import LOGIN_FAILED
 from lucia_wsgi import Auth, lucia
 from lucia_wsgi.adapters import MemoryAdapter
-from lucia_wsgi.mail import MemorySender
 from lucia_wsgi.session import SessionRow
 from lucia_wsgi.testing import FaultyAdapter
 
@@ -206,12 +206,12 @@ def test_session_fixation_through_log_in(world: tuple[Client, Auth, FaultyAdapte
 # The demo application.
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[webtest.TestApp, Any]]:
-    app: Any = make_app(tmp_path / "demo.db", hash=FAST_HASH, mail=MemorySender())
-    test_app = webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
-    yield test_app, app.auth
-    app.app.close()
+@pytest.fixture(params=DEMO_SHELLS)
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[webtest.TestApp, Any]]:
+    """The demo on each of its shells (WSGI, and ASGI through ``AsgiForWebTest``), and its ``Auth``."""
+    built = build(tmp_path / "demo.db", shell=request.param, hash=FAST_HASH)
+    yield webtest.TestApp(built.middleware, extra_environ={"HTTP_HOST": "localhost"}), built.auth
+    built.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
@@ -322,9 +322,9 @@ def test_demo_cross_site_logout_is_refused(demo: tuple[webtest.TestApp, Any], ta
 # Enumeration through the demo's "forgot password" and sign-in code forms.
 
 
-@pytest.fixture
-def flows(tmp_path: Path) -> Iterator[Demo]:
-    demo = build(tmp_path / "flows.db")
+@pytest.fixture(params=DEMO_SHELLS)
+def flows(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    demo = build(tmp_path / "flows.db", shell=request.param)
     yield demo
     demo.close()
 
