@@ -76,7 +76,7 @@ class SQLiteAccounts:
         return None if row is None else TokenRow(*row)
 
     def delete_tokens(self, user_id: str, kind: str | None = None) -> None:
-        self._account("DELETE FROM lucia_token WHERE user_id = ?1 AND (?2 IS NULL OR kind = ?2)", (user_id, kind))
+        self._account("DELETE FROM lucia_token WHERE user_id = ? AND (? IS NULL OR kind = ?)", (user_id, kind, kind))
 
     def set_code(self, row: CodeRow) -> None:
         self._account("INSERT INTO lucia_code (kind, user_id, digest, expires, attempts) VALUES (?, ?, ?, ?, ?) "
@@ -98,7 +98,7 @@ class SQLiteAccounts:
                              (row.kind, row.user_id, row.digest)) == 1
 
     def delete_codes(self, user_id: str, kind: str | None = None) -> None:
-        self._account("DELETE FROM lucia_code WHERE user_id = ?1 AND (?2 IS NULL OR kind = ?2)", (user_id, kind))
+        self._account("DELETE FROM lucia_code WHERE user_id = ? AND (? IS NULL OR kind = ?)", (user_id, kind, kind))
 
     def delete_expired(self, now: int) -> int:
         """Delete full throttle buckets and tokens and codes expired at ``now``; returns how many."""
