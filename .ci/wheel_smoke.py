@@ -22,6 +22,7 @@ from wsgiref.validate import validator
 import lucia_wsgi
 from lucia_wsgi import SESSION_COOKIE_NAME, LuciaMiddleware, lucia
 from lucia_wsgi.adapters import SQLiteAdapter
+from lucia_wsgi.testing import call_wsgi
 
 PASSWORD = "correct horse battery staple"
 
@@ -58,19 +59,8 @@ def call(app: WSGIApp, path: str, cookie: str | None = None) -> tuple[str, list[
     setup_testing_defaults(environ)
     if cookie is not None:
         environ["HTTP_COOKIE"] = cookie
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        answer.update(status=status, headers=headers)
-
-    body_iter = validator(app)(environ, start_response)
-    try:
-        body = b"".join(body_iter)
-    finally:
-        close = getattr(body_iter, "close", None)
-        if close is not None:
-            close()
-    return answer["status"], answer["headers"], body
+    status, headers, body = call_wsgi(validator(app), environ)  # the installed package's own driver
+    return status, headers, body
 
 
 def whoami(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

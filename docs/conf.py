@@ -26,19 +26,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # document this checkout, not an installed copy
 
-
-def _version() -> str:
-    """``lucia_wsgi.__version__``, read as text as setup.py reads it (one place to change it)."""
-    source = (ROOT / "lucia_wsgi" / "__init__.py").read_text(encoding="utf-8")
-    match = re.search(r'^__version__ = "([^"]+)"', source, re.M)
-    assert match, "no __version__ in lucia_wsgi/__init__.py"
-    return match[1]
-
+import lucia_wsgi  # noqa: E402
 
 project = "lucia_wsgi"
 author = "the lucia_wsgi authors"
 copyright = "the lucia_wsgi authors"  # noqa: A001 - Sphinx's name
-release = version = _version()
+release = version = lucia_wsgi.__version__  # the one place it is written
 
 extensions = ["sphinx.ext.autodoc"]
 

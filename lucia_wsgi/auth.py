@@ -66,10 +66,9 @@ class Auth(UserFlows, SessionFlows):
         return f"<Auth env={self.config.env} users={self._users!r} sessions={self._sessions!r}>"
 
     def _run_flow(self, flow: Flow[Any]) -> Any:
-        if self._async_stores:
-            flow.close()
-            raise TypeError(f"{self._async_stores[0]!r} is an asyncio store: await the method on auth.aio")
-        return super()._run_flow(flow)
+        # Only reached with an asyncio store: without one, __init__ puts flow.run in its place.
+        flow.close()
+        raise TypeError(f"{self._async_stores[0]!r} is an asyncio store: await the method on auth.aio")
 
     @property
     def aio(self) -> AsyncAuth:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from urllib.parse import quote, unquote_to_bytes
 
-from .session import Session
+from .session import Session, is_ascii_alnum
 
 __all__ = [
     "SESSION_COOKIE_NAME",
@@ -179,7 +179,7 @@ class Cookie:
     def serialize(self) -> str:
         """The header value, attributes in Lucia's order (Domain, Path, Expires, ...)."""
         value = self.value
-        if not (value.isascii() and value.encode("ascii").isalnum()):  # a session id needs no escaping
+        if not is_ascii_alnum(value):  # a session id needs no escaping
             value = quote(value, safe=_URI_COMPONENT_SAFE)
         parts = [f"{self.name}={value}"]
         if self.domain:

@@ -53,8 +53,6 @@ def private_cache_control(value: str | None) -> str:
 
 def session_headers(headers: Sequence[tuple[str, str]], cookies: Sequence[Cookie], *, vary: bool) -> Headers:
     """``headers`` (a new list) with the session's cookies and ``Vary``, by the rules above."""
-    if not cookies:  # most responses: a session read, no cookie to set
-        return [*headers, _VARY] if vary and not _varies_on_cookie(headers) else list(headers)
     result = list(headers)
     if cookies:
         own = set_cookie_names(headers)

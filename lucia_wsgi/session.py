@@ -219,11 +219,15 @@ _LAZY: dict[str, Callable[[Session], Any]] = {
 # ids ----------------------------------------------------------------------------------
 
 
+def is_ascii_alnum(text: str) -> bool:
+    """True for a non-empty ``[a-zA-Z0-9]*``."""
+    # bytes.isalnum is a table look-up per byte; str.isalnum asks the Unicode database.
+    return text.isascii() and text.encode("ascii").isalnum()
+
+
 def is_well_formed_session_id(session_id: object) -> bool:
     """True for 40 characters of ``[a-zA-Z0-9]``: only such ids reach a store."""
-    # bytes.isalnum is a table look-up per byte; str.isalnum asks the Unicode database.
-    return (isinstance(session_id, str) and len(session_id) == SESSION_ID_LENGTH and session_id.isascii()
-            and session_id.encode("ascii").isalnum())
+    return isinstance(session_id, str) and len(session_id) == SESSION_ID_LENGTH and is_ascii_alnum(session_id)
 
 
 def storage_digest(session_id: str) -> str:
