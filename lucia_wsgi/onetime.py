@@ -147,7 +147,11 @@ class TokenKind(_Owned):
     @flowmethod
     def consume(self, token: str, *, bound_to: str | None = None) -> Flow[str]:
         """The user of ``token``, which is used up. ``AUTH_INVALID_TOKEN`` when unknown, used,
-        malformed, of another kind, or bound to another value; ``AUTH_EXPIRED_TOKEN`` when expired."""
+        malformed, of another kind, or bound to another value; ``AUTH_EXPIRED_TOKEN`` when expired.
+
+        A well-formed token of this kind is used up by the first call that finds it, even
+        when that call refuses it (expired, or a ``bound_to`` that does not match).
+        """
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise LuciaError("AUTH_INVALID_TOKEN")
         row: TokenRow | None = yield self._store.pop_token, _digest(self.name, token)

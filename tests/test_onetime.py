@@ -376,6 +376,20 @@ def test_a_bound_token_verifies_only_the_value_it_was_issued_for(world: World) -
     assert consumed(None, issued_for=None) == user_id
 
 
+
+def test_a_refused_token_is_used_up_and_cannot_be_retried(world: World) -> None:
+    auth = world.auth()
+    user_id = auth.create_user("username", "alice")["user_id"]
+    kind = auth.tokens("verify-email", expires_in=HOUR, issue_limit=MANY)
+    wrong_binding = kind.issue(user_id, bound_to="alice@example.com")
+    assert outcome(lambda: kind.consume(wrong_binding, bound_to="mallory@example.com")) == "AUTH_INVALID_TOKEN"
+    assert outcome(lambda: kind.consume(wrong_binding, bound_to="alice@example.com")) == "AUTH_INVALID_TOKEN"
+    expired = kind.issue(user_id)
+    world.clock.advance(HOUR + 1)
+    assert outcome(lambda: kind.consume(expired)) == "AUTH_EXPIRED_TOKEN"
+    assert outcome(lambda: kind.consume(expired)) == "AUTH_INVALID_TOKEN"
+
+
 # one-time codes
 
 
