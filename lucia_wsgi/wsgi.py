@@ -85,7 +85,8 @@ class AuthRequest(RequestAuth):
     def throttle_client(self, throttle: Throttle) -> None:
         """Take a token from ``throttle`` for this request's client address (see :meth:`client_address`);
         ``AUTH_TOO_MANY_ATTEMPTS`` (with ``retry_after``) when its bucket is empty. For log-in and
-        sign-up views: ``auth.throttle("login-ip", capacity=30, refill_every=timedelta(seconds=10))``."""
+        sign-up views: ``auth.throttle("login-ip", capacity=30, refill_every=timedelta(seconds=10))``.
+        Requests with no address at all share the bucket ``"unknown"``."""
         self.auth._run_flow(self._throttle_client_flow(throttle))
 
     def answer_route(self, routes: ApiRoutes, route: str, method: str) -> RouteAnswer:

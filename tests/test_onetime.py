@@ -200,6 +200,18 @@ def test_behind_a_trusted_proxy_the_client_throttle_keys_on_the_rightmost_forwar
     assert hit("203.0.113.6") is None
 
 
+
+def test_requests_without_a_client_address_share_one_bucket(world: World) -> None:
+    auth = world.auth()
+    per_ip = auth.throttle("login-ip", capacity=2, refill_every=MINUTE)
+
+    def hit(environ: dict[str, str]) -> object:
+        return outcome(lambda: AuthRequest(auth, {"REQUEST_METHOD": "POST", **environ}).throttle_client(per_ip))
+
+    assert [hit({}), hit({"REMOTE_ADDR": ""}), hit({})] == [None, None, THROTTLED_60]
+    assert hit({"REMOTE_ADDR": "198.51.100.7"}) is None  # a known address keeps its own bucket
+
+
 # one-time tokens
 
 
