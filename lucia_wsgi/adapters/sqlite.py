@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,28 @@ __all__ = ["SQLiteAdapter"]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _EXTRA_SESSION_TYPES = {"successor": "TEXT", "predecessor": "TEXT", "created_at": "INTEGER",
                         "last_seen": "INTEGER", "user_agent": "TEXT", "ip_address": "TEXT"}
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the database to WAL, waiting up to ``timeout`` for the lock that needs.
+
+    A database a Lucia app made is in rollback-journal mode until the first
+    connection switches it. Connections opened at the same moment (a pool's
+    threads, workers starting) then race for the exclusive lock, and SQLite
+    answers some of them "database is locked" at once, without waiting out the
+    busy timeout (it would deadlock otherwise): so they retry here.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.05)
 
 
 def _schema(user_attributes: Mapping[str, str]) -> list[str]:
@@ -131,7 +154,7 @@ class SQLiteAdapter(SQLiteAccounts):
                                check_same_thread=False, cached_statements=64, uri=self._uri)
         conn.execute("PRAGMA foreign_keys = ON")
         if not self._memory:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn, self._timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 

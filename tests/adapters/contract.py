@@ -898,5 +898,5 @@ class AdapterContract:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        assert results == [True] * 8
+        assert results == [True] * 8, results
         assert [store.get_throttle(f"login:{index}") for index in range(8)] == [now + DAY] * 8

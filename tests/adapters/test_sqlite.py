@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,39 @@ def test_a_table_lucia_made_works_without_our_columns(path: Path) -> None:
         assert adapter.delete_dead_sessions(16) == 1
     finally:
         adapter.close()
+
+
+def test_threads_opening_a_rollback_journal_database_at_once_all_switch_it_to_wal(tmp_path: Path) -> None:
+    # A Lucia app's database is in rollback-journal mode; connections switching
+    # it to WAL at one moment raced for its lock, and SQLite refused some at
+    # once with "database is locked" (1 trial in 10 to 40 here), busy timeout or not.
+    for trial in range(150):
+        path = tmp_path / f"lucia-{trial}.db"
+        conn = sqlite3.connect(path)
+        conn.executescript(LUCIA_SCHEMA)
+        conn.close()
+        adapter = SQLiteAdapter(path)
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def first_use(adapter: SQLiteAdapter = adapter, barrier: threading.Barrier = barrier,
+                      errors: list[BaseException] = errors) -> None:
+            barrier.wait(timeout=30)
+            try:
+                assert adapter.get_user("user-1") is not None
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                adapter.close()
+
+        threads = [threading.Thread(target=first_use) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == [], f"trial {trial}"
+        with closing(sqlite3.connect(path)) as check:
+            assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_create_tables_adds_our_columns_to_a_lucia_table(path: Path) -> None:
