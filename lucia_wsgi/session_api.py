@@ -185,18 +185,24 @@ class SessionFlows(AuthState):
             return Validated(session, None, CookieAction.SET if resent else CookieAction.KEEP)
         return (yield from self._renew(session_id, row, now))
 
-    def _follow(self, session_id: str, row: SessionRow, now: int, renew: bool) -> Flow[Validated | None]:
-        """A renewed id still in use: answer with its successor, or give it a fresh one."""
+    def _successor_of(self, session_id: str, row: SessionRow) -> Flow[tuple[str | None, SessionRow | None]]:
+        """The id a renewed ``row`` names as its successor, and the successor's row if it is stored."""
         assert row.successor is not None
         successor_id = unseal_successor(session_id, row.successor)
-        successor = None
-        if successor_id is not None:
-            successor, _ = yield from self._read(successor_id)
+        successor = None if successor_id is None else (yield from self._read(successor_id))[0]
+        return successor_id, successor
+
+    def _supersede(self, row: SessionRow, now: int) -> Flow[None]:
+        """Its successor was signed out: the old id goes with it."""
+        if self._renewing is not None:
+            yield self._renewing.cut_sessions, [row.id], now - 1
+
+    def _follow(self, session_id: str, row: SessionRow, now: int, renew: bool) -> Flow[Validated | None]:
+        """A renewed id still in use: answer with its successor, or give it a fresh one."""
+        successor_id, successor = yield from self._successor_of(session_id, row)
         decision = decide_successor(successor, now)
         if decision is Validation.SUPERSEDED:
-            # The successor was signed out: the old id goes with it.
-            if self._renewing is not None:
-                yield self._renewing.cut_sessions, [row.id], now - 1
+            yield from self._supersede(row, now)
             return _SUPERSEDED
         assert successor is not None and successor_id is not None
         if decision is Validation.USE:
@@ -277,6 +283,11 @@ class SessionFlows(AuthState):
         if (yield from self._end_of(row, now)) is not None:
             raise LuciaError("AUTH_INVALID_SESSION_ID")
         assert row is not None
+        if row.successor is not None:  # a live renewed id: ended with its successor (a log-out)
+            _, successor = yield from self._successor_of(session_id, row)
+            if decide_successor(successor, now) is Validation.SUPERSEDED:
+                yield from self._supersede(row, now)
+                raise LuciaError("AUTH_INVALID_SESSION_ID")
         if with_user and user is None:
             user = yield self._users.get_user, row.user_id
             if user is None:
@@ -319,13 +330,23 @@ class SessionFlows(AuthState):
         if row is None or classify(row.expires, row.idle_expires, self._clock()) == "dead":
             return
         doomed = [row.id, *self._linked_ids(session_id, row)]
-        # Successors Lucia's way (no link on the old row) name their predecessor.
         rows: list[SessionRow] = yield self._sessions.get_sessions_by_user_id, row.user_id
-        doomed += [other.id for other in rows if other.predecessor == row.id and other.id not in doomed]
+        doomed += [other.id for other in rows if other.id not in doomed and self._links_to(other, row)]
         # One delete, after every read: a store failure leaves all of them in
         # place. (A renewal committing between the reads and the delete keeps
         # the one successor it handed out: the log-out's only window.)
         yield self._sessions.delete_session, *doomed
+
+    @staticmethod
+    def _links_to(other: SessionRow, row: SessionRow) -> bool:
+        """Whether ``other`` is ``row``'s other id on the same device, found from ``row``'s side.
+
+        A successor Lucia's way (no link on the old row) names its predecessor;
+        an old row in its grace window names its confirmed successor (in the
+        clear with plain ids; a sealed link gives nothing away, and such a row
+        is ended by its successor's absence instead, see :meth:`_successor_gone`).
+        """
+        return other.predecessor == row.id or other.successor == row.id
 
     def _linked_ids(self, session_id: str, row: SessionRow) -> list[str]:
         linked = [] if row.predecessor is None else [row.predecessor]
@@ -373,7 +394,7 @@ class SessionFlows(AuthState):
         if target is None:
             return False
         group = {target.id, *([] if target.predecessor is None else [target.predecessor])}
-        group |= {row.id for row in rows if row.predecessor == target.id}
+        group |= {row.id for row in rows if self._links_to(row, target)}
         yield from self._end_rows([row for row in rows if row.id in group])
         return True
 

@@ -32,7 +32,7 @@ from security.support import FAST_HASH, postgres_store, sqlite_store
 from services import redis_prefix
 from webob import Request
 
-from lucia_wsgi import Auth, LuciaMiddleware, lucia
+from lucia_wsgi import Auth, LuciaError, LuciaMiddleware, lucia
 from lucia_wsgi.adapters import MemoryAdapter, RedisSessionAdapter
 from lucia_wsgi.config import system_clock
 from lucia_wsgi.session import SessionRow, classify, storage_digest
@@ -385,6 +385,44 @@ def test_logout_with_a_live_id_ends_the_old_id_and_its_successor(world: World, a
     assert world.live_ids(due.user_id) == set()
     assert get(app, due.session_id).user_id is None
     assert get(app, successor).user_id is None
+
+
+@pytest.mark.parametrize("ending", ["log-out", "invalidate_device"])
+def test_ending_a_confirmed_successor_ends_its_old_id_in_its_grace_window(world: World, auth: Auth,
+                                                                          app: LuciaMiddleware, due: Device,
+                                                                          ending: str) -> None:
+    successor = renew_and_confirm(world, app, due)  # the old id now answers for renewal_grace more
+    world.clock.advance(SECOND)
+    if ending == "log-out":
+        assert log_out(app, successor).status == 200
+    else:
+        (device,) = auth.get_user_sessions(due.user_id)
+        assert auth.invalidate_device(due.user_id, device.device_id) is True
+
+    assert world.live_ids(due.user_id) == set(), "a Lucia app reading the old row would find it live"
+    for read in (auth.get_session, auth.get_session_user, auth.validate_session):
+        with pytest.raises(LuciaError):
+            read(due.session_id)
+    assert get(app, due.session_id).user_id is None
+    assert get(app, successor).user_id is None
+
+
+def test_a_log_out_with_a_confirmed_hashed_successor_ends_its_old_id_for_every_read(world: World) -> None:
+    # With hashed ids the old row's link is sealed under the old id: nothing leads
+    # from the successor to it, so it is ended by its successor's absence.
+    auth = world.auth(hash_session_ids=True)
+    app = make_app(auth)
+    device = sign_in(auth)
+    world.clock.advance(ACTIVE + 1)
+    successor = renew_and_confirm(world, app, device)
+    world.clock.advance(SECOND)
+
+    assert log_out(app, successor).status == 200
+    with pytest.raises(LuciaError):
+        auth.get_session(device.session_id)
+    assert world.live_ids(device.user_id) == set(), "the read cut the old row to dead"
+    stale = get(app, device.session_id)
+    assert (stale.user_id, stale.set_cookies) == (None, ())
 
 
 # --- across hosts and stores ---------------------------------------------------------
