@@ -81,8 +81,8 @@ class Auth(UserFlows, SessionFlows):
 
     def throttle(self, name: str, *, capacity: int, refill_every: int | timedelta) -> Throttle:
         """A token bucket per key in the store, e.g. per client address for a sign-up form."""
-        return Throttle(self, name, parse_bucket(f"throttle {name!r}", {"capacity": capacity,
-                                                                        "refill_every": refill_every}))
+        bucket = {"capacity": capacity, "refill_every": refill_every}
+        return Throttle(self, name, parse_bucket(f"throttle {name!r}", bucket, self._clock()))
 
     def tokens(self, name: str, *, expires_in: int | timedelta,
                issue_limit: Mapping[str, int | timedelta] = DEFAULT_ISSUE_LIMIT) -> TokenKind:
@@ -90,14 +90,16 @@ class Auth(UserFlows, SessionFlows):
 
         ``issue_limit`` throttles issuing per user (default: 3 at once, then one every 5 minutes).
         """
-        return TokenKind(self, name, duration_ms("expires_in", expires_in),
-                         parse_bucket("issue_limit", issue_limit))
+        now = self._clock()
+        return TokenKind(self, name, duration_ms("expires_in", expires_in, now=now),
+                         parse_bucket("issue_limit", issue_limit, now))
 
     def codes(self, name: str, *, expires_in: int | timedelta, length: int = 8, max_attempts: int = 5,
               issue_limit: Mapping[str, int | timedelta] = DEFAULT_ISSUE_LIMIT) -> CodeKind:
         """Short numeric codes of kind ``name`` (see :class:`~lucia_wsgi.onetime.CodeKind`)."""
-        return CodeKind(self, name, duration_ms("expires_in", expires_in), length, max_attempts,
-                        parse_bucket("issue_limit", issue_limit))
+        now = self._clock()
+        return CodeKind(self, name, duration_ms("expires_in", expires_in, now=now), length, max_attempts,
+                        parse_bucket("issue_limit", issue_limit, now))
 
     # requests and cookies (pure: no store)
 

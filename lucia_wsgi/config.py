@@ -40,7 +40,8 @@ def default_transform_user_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"user_id": data["id"]}
 
 
-def duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
+def duration_ms(name: str, value: object, *, allow_zero: bool = False, now: int | None = None) -> int:
+    """``value`` (ms or a ``timedelta``) in whole ms; with ``now``, it must also reach no later than 9999."""
     if isinstance(value, timedelta):
         ms = value // timedelta(milliseconds=1)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -49,6 +50,8 @@ def duration_ms(name: str, value: object, *, allow_zero: bool = False) -> int:
         raise TypeError(f"{name} must be milliseconds (int) or a timedelta, not {type(value).__name__}")
     if ms < 0 or (ms == 0 and not allow_zero):
         raise ValueError(f"{name} must be positive, got {ms} ms")
+    if now is not None:
+        _check_reach(name, ms, now)
     return ms
 
 
@@ -104,14 +107,20 @@ RENEWAL_MODES = ("rotate", "extend")
 DEFAULT_LOGIN_THROTTLE: Mapping[str, Duration] = {"capacity": 10, "refill_every": 60_000}
 
 
-def parse_bucket(name: str, value: object) -> Bucket:
-    """``{"capacity": N, "refill_every": ms or timedelta}`` as a :class:`~lucia_wsgi.throttle.Bucket`."""
+def parse_bucket(name: str, value: object, now: int) -> Bucket:
+    """``{"capacity": N, "refill_every": ms or timedelta}`` as a :class:`~lucia_wsgi.throttle.Bucket`.
+
+    A full bucket is stored as the instant it refills, up to ``capacity * refill_every``
+    after ``now``: that must be a storable time, or the first attempt would fail.
+    """
     if not isinstance(value, Mapping) or set(value) != {"capacity", "refill_every"}:
         raise TypeError(f"{name} must be a mapping with exactly capacity and refill_every, not {value!r}")
     capacity = value["capacity"]
     if type(capacity) is not int or capacity < 1:
         raise ValueError(f"{name} capacity must be a positive int, not {capacity!r}")
-    return Bucket(capacity, duration_ms(f"{name} refill_every", value["refill_every"]))
+    bucket = Bucket(capacity, duration_ms(f"{name} refill_every", value["refill_every"]))
+    _check_reach(f"{name} capacity * refill_every", capacity * bucket.refill_every, now)
+    return bucket
 
 
 def _check_methods(role: str, adapter: object, methods: tuple[str, ...]) -> None:
@@ -143,11 +152,11 @@ def _check_clock(clock: Callable[[], int]) -> int:
 
 
 def _check_reach(name: str, period_ms: int, now: int) -> None:
-    """``period_ms`` from ``now`` must not pass :data:`LATEST_EXPIRY_MS`: the first login would fail."""
+    """``period_ms`` from ``now`` must not pass :data:`LATEST_EXPIRY_MS`: the first use would fail."""
     room = LATEST_EXPIRY_MS - now
     if period_ms > room:
         raise ValueError(
-            f"{name} is {period_ms} ms, which puts an expiry past 9999-12-31 (expiries are Unix ms "
+            f"{name} is {period_ms} ms, which reaches past 9999-12-31 (the stores keep times as Unix ms, "
             f"read back as datetimes, which end with the year 9999); at most {room} ms from now"
         )
 
@@ -222,7 +231,7 @@ def build_config(
         raise ValueError(f"renewal must be 'rotate' or 'extend', not {renewal!r}")
     if renewal == "extend" and not callable(getattr(session_adapter, "extend_session", None)):
         raise TypeError(f"renewal='extend' needs a session store with extend_session(); {session_adapter!r} lacks it")
-    bucket = None if login_throttle is None else parse_bucket("login_throttle", login_throttle)
+    bucket = None if login_throttle is None else parse_bucket("login_throttle", login_throttle, now)
     if bcrypt_migration:
         try:
             import bcrypt  # noqa: F401

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lucia_wsgi import lucia
+from lucia_wsgi import LuciaError, lucia
 from lucia_wsgi.adapters import MemoryAdapter
 from lucia_wsgi.cookies import CookieOptions
 from lucia_wsgi.csrf import Origin
@@ -181,6 +181,46 @@ LAST_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999 UTC, the last datetime
 def test_a_period_that_would_overflow_the_first_login_fails_at_lucia(options: dict[str, Any], names: str) -> None:
     with pytest.raises(ValueError, match=f"{names}.*past 9999-12-31.*at most {LAST_MS - NOW} ms"):
         lucia(adapter=ADAPTER, env="DEV", clock=lambda: NOW, **options)
+
+
+@pytest.mark.parametrize(("make", "names"), [
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock,
+                                     login_throttle={"capacity": 5, "refill_every": 10**19}),
+                 r"login_throttle capacity \* refill_every", id="login-refill-10e19"),
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock,
+                                     login_throttle={"capacity": 10**30, "refill_every": 1}),
+                 r"login_throttle capacity \* refill_every", id="login-capacity-10e30"),
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock).throttle(
+        "sign-up", capacity=2, refill_every=(LAST_MS - NOW) // 2 + 1), r"capacity \* refill_every",
+        id="throttle-one-ms-too-far"),
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock).tokens("reset", expires_in=10**19),
+                 "expires_in", id="token-expires-10e19"),
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock).codes(
+        "sign-in", expires_in=LAST_MS - NOW + 1), "expires_in", id="code-expires-one-ms-too-far"),
+    pytest.param(lambda clock: lucia(adapter=ADAPTER, env="DEV", clock=clock).tokens(
+        "reset", expires_in=1000, issue_limit={"capacity": 3, "refill_every": 10**19}), "issue_limit",
+        id="issue-limit-10e19"),
+])
+def test_a_throttle_or_token_duration_that_would_overflow_its_store_fails_when_made(make: Any, names: str) -> None:
+    # Stores keep these instants as 64-bit integers: 10**19 ms raised OverflowError at the first use.
+    with pytest.raises(ValueError, match=f"{names}.*past 9999-12-31.*at most {LAST_MS - NOW} ms"):
+        make(lambda: NOW)
+
+
+def test_the_longest_accepted_throttle_and_token_durations_work_on_sqlite(tmp_path: Any) -> None:
+    from lucia_wsgi.adapters import SQLiteAdapter
+
+    adapter = SQLiteAdapter(str(tmp_path / "far.db"))
+    adapter.create_tables()
+    auth = lucia(adapter=adapter, env="DEV", clock=lambda: NOW, hash=(lambda p: p, lambda p, h: p == h),
+                 login_throttle={"capacity": 1, "refill_every": LAST_MS - NOW})
+    user_id = auth.create_user("u", "far", password="pw")["user_id"]
+    assert auth.authenticate_user("u", "far", "pw")["user_id"] == user_id
+    with pytest.raises(LuciaError, match="AUTH_TOO_MANY_ATTEMPTS"):
+        auth.authenticate_user("u", "far", "pw")
+    tokens = auth.tokens("reset", expires_in=LAST_MS - NOW,
+                         issue_limit={"capacity": 1, "refill_every": LAST_MS - NOW})
+    assert tokens.consume(tokens.issue(user_id)) == user_id
 
 
 def test_the_longest_accepted_periods_still_log_in_and_renew_on_sqlite(tmp_path: Any) -> None:
