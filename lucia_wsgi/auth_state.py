@@ -15,8 +15,13 @@ from .session import Session, SessionRow, seal_successor, storage_digest
 __all__ = ["AuthState", "SessionUser", "check_identifier", "storable"]
 
 
-def storable(text: str) -> bool:
-    """Whether every store can keep ``text``: no NUL, no lone surrogate."""
+def storable(text: object) -> bool:
+    """Whether ``text`` is a string every store can keep: no NUL, no lone surrogate.
+
+    Anything else (``None``, a number) names no user, session or token.
+    """
+    if not isinstance(text, str):
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -753,3 +753,18 @@ def test_a_store_without_throttles_still_throttles_log_ins_in_this_process() -> 
         auth.tokens("reset", expires_in=HOUR)
     with pytest.raises(TypeError, match="tokens and codes"):
         auth.codes("sign-in", expires_in=HOUR)
+
+
+@pytest.mark.parametrize("user_id", [None, 5, b"user", ["user"]], ids=["None", "int", "bytes", "list"])
+def test_a_user_id_that_is_not_a_string_names_no_user(user_id: Any) -> None:
+    # It raised AttributeError ('NoneType' object has no attribute 'encode') from these.
+    auth = lucia(adapter=MemoryAdapter(), env="DEV")
+    tokens, codes = auth.tokens("reset", expires_in=HOUR), auth.codes("sign-in", expires_in=HOUR)
+    for issue in (tokens.issue, codes.issue, auth.create_session):
+        with pytest.raises(LuciaError, match="AUTH_INVALID_USER_ID"):
+            issue(user_id)
+    with pytest.raises(LuciaError, match="AUTH_INVALID_TOKEN"):
+        codes.consume(user_id, "12345678")
+    tokens.revoke_all(user_id)  # nothing to end
+    codes.revoke(user_id)
+    assert auth.get_user_sessions(user_id) == []
