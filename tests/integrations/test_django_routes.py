@@ -62,6 +62,7 @@ CASES = [
     pytest.param(Case("GET", "nope"), id="unknown path 404"),
     pytest.param(Case("GET", "user/"), id="trailing slash 404"),
     pytest.param(Case("GET", "user/extra"), id="below a route 404"),
+    pytest.param(Case("GET", ""), id="the prefix itself 404"),
 ]
 
 Transport = Callable[[str, str, dict[str, str]], Answer]
