@@ -57,6 +57,8 @@ _ADDRESS = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)")
 
 
 def _one_line(value: str, name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {type(value).__name__}")
     if any(unicodedata.category(char) in _NOT_IN_HEADERS for char in value):
         raise ValueError(f"{name} must be one line without control characters, got {value!r}")
 
@@ -93,10 +95,9 @@ def compose(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     """The message ``SMTPSender`` sends: From, To, Subject, Date, Message-ID, UTF-8 text.
 
     Raises ValueError when ``sender`` or ``to`` is not one address, or ``to`` or
-    ``subject`` is not one line.
+    ``subject`` is not one line; TypeError when an argument is not a string.
     """
-    recipient = _address(to, "to")
-    _one_line(subject, "subject")
+    recipient = _check(to, subject, text)
     author = _mailbox(sender)
     message = EmailMessage(policy=_POLICY)
     message["From"] = author
@@ -109,9 +110,13 @@ def compose(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     return message
 
 
-def _check(to: str, subject: str) -> None:
-    _address(to, "to")
+def _check(to: str, subject: str, text: str) -> Address:
+    """The recipient, once ``to``, ``subject`` and ``text`` are known to make a safe message."""
+    recipient = _address(to, "to")
     _one_line(subject, "subject")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, not {type(text).__name__}")
+    return recipient
 
 
 class SMTPSender:
@@ -131,7 +136,8 @@ class SMTPSender:
     between messages, nothing shared, so one sender serves every thread.
 
     Raises ValueError at construction for a bad URL or option (naming the
-    problem, never echoing the password), and from a call for a bad ``to`` or
+    problem, never echoing the password; TypeError for a ``sender`` that is
+    not a string), and from a call for a bad ``to`` or
     ``subject`` before connecting. Delivery failures propagate as smtplib
     raises them: ``smtplib.SMTPException`` subclasses (recipient refused, login
     failed, no STARTTLS; ``SMTPServerDisconnected`` when an answer takes longer
@@ -158,6 +164,9 @@ class SMTPSender:
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
     ) -> None:
+        if not isinstance(url, str) or any(char.isspace() or not char.isprintable() for char in url):
+            # urlsplit would drop tabs and line breaks, and keep spaces in the host name.
+            raise ValueError("mail URL must be a string without spaces or control characters")
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"mail URL scheme must be smtp or smtps, not {parts.scheme!r}")
@@ -169,6 +178,8 @@ class SMTPSender:
             raise ValueError("mail URL needs a host and, if any, a port from 1 to 65535")
         if parts.path not in ("", "/") or parts.fragment:
             raise ValueError("mail URL must have no path or fragment")
+        if starttls is not None and not isinstance(starttls, bool):
+            raise ValueError(f"starttls must be True, False or None, not {starttls!r}")
         url_starttls = _starttls_parameter(parts.query)
         if url_starttls is not None and starttls is not None:
             raise ValueError("starttls is given both in the mail URL and as a keyword")
@@ -188,7 +199,7 @@ class SMTPSender:
             raise ValueError("SMTP credentials are sent only over TLS: use smtps:// or starttls")
         if ssl_context is not None and not tls:
             raise ValueError("ssl_context is for smtps:// or starttls; this mail URL uses no TLS")
-        if not timeout > 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         _mailbox(sender)
 
@@ -249,7 +260,7 @@ class MemorySender:
         self.messages: list[SentMail] = []
 
     def __call__(self, to: str, subject: str, text: str) -> None:
-        _check(to, subject)
+        _check(to, subject, text)
         self.messages.append(SentMail(to=to, subject=subject, text=text))
 
 
@@ -268,7 +279,7 @@ class ConsoleSender:
         self._stream = stream
 
     def __call__(self, to: str, subject: str, text: str) -> None:
-        _check(to, subject)
+        _check(to, subject, text)
         block = f"----- mail to {to}\nSubject: {subject}\n\n{text}\n----- end of mail\n"
         with _console_lock:
             stream = sys.stderr if self._stream is None else self._stream

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,14 @@ BAD_CONFIGURATIONS = [
     pytest.param("smtp://127.0.0.1", {"timeout": 0}, "timeout must be a positive", id="timeout-0"),
     pytest.param("smtp://127.0.0.1", {"timeout": -1.0}, "timeout must be a positive", id="timeout-negative"),
     pytest.param("smtp://127.0.0.1", {"timeout": math.nan}, "timeout must be a positive", id="timeout-nan"),
+    pytest.param("smtp://127.0.0.1", {"timeout": "10"}, "timeout must be a positive", id="timeout-a-string"),
+    pytest.param("smtp://127.0.0.1", {"timeout": True}, "timeout must be a positive", id="timeout-a-bool"),
+    pytest.param("smtp://127.0.0.1", {"starttls": "yes"}, "starttls must be True, False or None",
+                 id="starttls-keyword-a-string"),
+    pytest.param("smtp://local host:25", {}, "without spaces or control characters", id="space-in-host"),
+    pytest.param("smtp://127.0.0.1:25\n", {}, "without spaces or control characters", id="trailing-newline"),
+    pytest.param("smtp://user:sec\tret@127.0.0.1?starttls=1", {}, "without spaces or control characters",
+                 id="tab-in-password"),
 ]
 
 
@@ -496,6 +505,26 @@ def test_development_senders_refuse_what_smtp_refuses(make: Callable[[], MailSen
         send("alice@example.org, eve@evil.example", "s", "t")
     with pytest.raises(ValueError, match="subject must be one line"):
         send("alice@example.org", "Hi\r\nBcc: eve@evil.example", "t")
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda: ConsoleSender(io.StringIO()), id="console"),
+    pytest.param(MemorySender, id="memory"),
+    pytest.param(lambda: SMTPSender("smtp://127.0.0.1:1", sender=SENDER), id="smtp"),
+    pytest.param(lambda: partial(compose, SENDER), id="compose"),
+])
+@pytest.mark.parametrize("field", ["to", "subject", "text"])
+def test_every_sender_refuses_an_argument_that_is_not_a_string_by_name(make: Callable[[], MailSender],
+                                                                      field: str) -> None:
+    values: dict[str, Any] = {"to": "alice@example.org", "subject": "Hello", "text": "Hi"}
+    values[field] = None
+    with pytest.raises(TypeError, match=f"^{field} must be a string, not NoneType"):
+        make()(values["to"], values["subject"], values["text"])
+
+
+def test_a_sender_that_is_not_a_string_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"^sender must be a string, not NoneType"):
+        SMTPSender("smtp://127.0.0.1", sender=None)  # type: ignore[arg-type]
 
 
 def test_memory_sender_keeps_each_message_in_order() -> None:
