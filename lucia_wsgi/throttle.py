@@ -5,8 +5,9 @@ Theory of operation
 A bucket holds up to ``capacity`` tokens and gains one every
 ``refill_every`` milliseconds; an attempt takes one, or is refused with the
 time until the next one. Refill, never a ban: an attacker hammering an
-account gets one try per ``refill_every``, and so does its owner, and
-nothing an attacker does keeps the bucket empty for longer.
+account gets one try per ``refill_every``, and nothing outlasts the attack:
+once the attempts stop, the bucket fills again on its own. (While they go
+on, the bucket cannot tell the owner's attempts from the attacker's.)
 
 It is stored as the *theoretical arrival time* of the generic cell rate
 algorithm (GCRA), the instant at which the bucket would be full again::
