@@ -185,26 +185,26 @@ class SessionFlows(AuthState):
             return Validated(session, None, CookieAction.SET if resent else CookieAction.KEEP)
         return (yield from self._renew(session_id, row, now))
 
-    def _successor_of(self, session_id: str, row: SessionRow) -> Flow[tuple[str | None, SessionRow | None]]:
-        """The id a renewed ``row`` names as its successor, and the successor's row if it is stored."""
+    def _live_successor(self, session_id: str, row: SessionRow, now: int) -> Flow[tuple[str, SessionRow] | None]:
+        """The id and row of a renewed ``row``'s successor; ``None`` (and ``row`` cut to dead)
+        when the successor was signed out, for the old id goes with it."""
         assert row.successor is not None
         successor_id = unseal_successor(session_id, row.successor)
         successor = None if successor_id is None else (yield from self._read(successor_id))[0]
+        if decide_successor(successor, now) is Validation.SUPERSEDED:
+            if self._renewing is not None:
+                yield self._renewing.cut_sessions, [row.id], now - 1
+            return None
+        assert successor_id is not None and successor is not None
         return successor_id, successor
-
-    def _supersede(self, row: SessionRow, now: int) -> Flow[None]:
-        """Its successor was signed out: the old id goes with it."""
-        if self._renewing is not None:
-            yield self._renewing.cut_sessions, [row.id], now - 1
 
     def _follow(self, session_id: str, row: SessionRow, now: int, renew: bool) -> Flow[Validated | None]:
         """A renewed id still in use: answer with its successor, or give it a fresh one."""
-        successor_id, successor = yield from self._successor_of(session_id, row)
-        decision = decide_successor(successor, now)
-        if decision is Validation.SUPERSEDED:
-            yield from self._supersede(row, now)
+        found = yield from self._live_successor(session_id, row, now)
+        if found is None:
             return _SUPERSEDED
-        assert successor is not None and successor_id is not None
+        successor_id, successor = found
+        decision = decide_successor(successor, now)
         if decision is Validation.USE:
             return Validated(self._fresh(successor_id, successor), None, CookieAction.SET)
         if not renew:
@@ -283,11 +283,8 @@ class SessionFlows(AuthState):
         if (yield from self._end_of(row, now)) is not None:
             raise LuciaError("AUTH_INVALID_SESSION_ID")
         assert row is not None
-        if row.successor is not None:  # a live renewed id: ended with its successor (a log-out)
-            _, successor = yield from self._successor_of(session_id, row)
-            if decide_successor(successor, now) is Validation.SUPERSEDED:
-                yield from self._supersede(row, now)
-                raise LuciaError("AUTH_INVALID_SESSION_ID")
+        if row.successor is not None and (yield from self._live_successor(session_id, row, now)) is None:
+            raise LuciaError("AUTH_INVALID_SESSION_ID")  # ended with its successor (a log-out)
         if with_user and user is None:
             user = yield self._users.get_user, row.user_id
             if user is None:
@@ -344,7 +341,7 @@ class SessionFlows(AuthState):
         A successor Lucia's way (no link on the old row) names its predecessor;
         an old row in its grace window names its confirmed successor (in the
         clear with plain ids; a sealed link gives nothing away, and such a row
-        is ended by its successor's absence instead, see :meth:`_successor_gone`).
+        is ended by its successor's absence instead, see :meth:`_live_successor`).
         """
         return other.predecessor == row.id or other.successor == row.id
 

@@ -3,8 +3,8 @@
 No trailing slashes, as in Lucia. Anything else under the prefix, the
 prefix itself (``/api/auth/``) included, is the routes' JSON 404; the prefix
 without its slash (``/api/auth``) is Django's own: ``CommonMiddleware``'s
-``APPEND_SLASH`` redirects it, else Django's 404. The URL names are ``lucia:user``, ``lucia:logout`` and
-``lucia:client_js``.
+``APPEND_SLASH`` redirects it, else Django's 404. The URL names are
+``lucia:user``, ``lucia:logout`` and ``lucia:client_js``.
 """
 
 from __future__ import annotations
